@@ -1,0 +1,55 @@
+"""Configuration of the generation stage (the `[generate]`-level keys of a recipe)."""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SamplingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    temperature: float = Field(0.8, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_tokens: int = Field(300, gt=0)
+    repetition_penalty: float = Field(1.1, gt=0)
+    stop: list[str] = Field(default_factory=list)
+
+
+class BackendConfig(BaseModel):
+    """Backend settings. `name` picks the backend; the other keys are that backend's options."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "local"
+    model: str = "SmolLM2-135M-Instruct"
+    # local
+    model_path: str | None = None
+    batch_size: int = Field(16, gt=0)
+    threads: int | None = None
+    # openai-compatible
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    api: str = Field("chat", pattern="^(chat|completions)$")
+    concurrency: int = Field(32, gt=0)
+    rpm: float | None = None
+    tpm: float | None = None
+    max_retries: int = Field(6, ge=0)
+    timeout_s: float = Field(60.0, gt=0)
+    # vllm
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.85
+    # cost (optional): dollars per million tokens
+    price_input_per_m: float | None = None
+    price_output_per_m: float | None = None
+
+    def options(self) -> dict:
+        return self.model_dump(exclude={"name", "price_input_per_m", "price_output_per_m"})
+
+
+class GenerationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    template: str = "tinystories"
+    vocabulary: str | None = "default"
+    count: int = Field(64, gt=0)
+    seed: int = 0
+    shard_size: int = Field(64, gt=0)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    cache: str | None = None  # request cache path (default: ~/.cache/tinyschool/requests.sqlite)

@@ -1,0 +1,5 @@
+import sys
+
+from tinyschool.cli import main
+
+sys.exit(main())

@@ -1,0 +1,19 @@
+"""`tinyschool generate RECIPE`: the generation stage alone."""
+from __future__ import annotations
+
+from corpora import Corpus
+from tinyschool.commands.run import add_recipe_args, recipe_from_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser("generate", help="generate the raw corpus of a recipe (resumable)")
+    add_recipe_args(p)
+    p.set_defaults(func=cmd_generate)
+
+
+def cmd_generate(args) -> int:
+    from tinyschool.stages import generate_stage
+
+    recipe = recipe_from_args(args)
+    stats = generate_stage(recipe, Corpus(recipe.out_dir), args)
+    return 1 if stats.failed else 0

@@ -1,0 +1,37 @@
+"""`tinyschool run RECIPE`: the main job, every stage in order (each skips work already done)."""
+from __future__ import annotations
+
+from corpora import Corpus
+from tinyschool.recipe import load_recipe
+from tinyschool.ui import console
+
+
+def add_recipe_args(p) -> None:
+    p.add_argument("recipe", help="recipe TOML file")
+    p.add_argument("--out", help="corpus folder (overrides the recipe's `out`)")
+    p.add_argument("--count", type=int, help="number of documents (overrides the recipe's `count`)")
+
+
+def recipe_from_args(args):
+    return load_recipe(args.recipe, {"out": args.out, "count": args.count})
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="run the main job of a recipe: generate, clean, summarize, ...")
+    add_recipe_args(p)
+    p.add_argument("--skip", action="append", default=[], help="skip a stage by name (repeatable)")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args) -> int:
+    from tinyschool.stages import MAIN_JOB
+
+    recipe = recipe_from_args(args)
+    corpus = Corpus(recipe.out_dir)
+    for name, fn in MAIN_JOB:
+        if name in args.skip:
+            continue
+        console.rule(f"[bold]{name}")
+        fn(recipe, corpus, args)
+    console.print(f"\ncorpus: {corpus.root}  (try: tinyschool query {corpus.root} \"SELECT template, count(*) FROM raw GROUP BY 1\")")
+    return 0

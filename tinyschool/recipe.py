@@ -1,0 +1,73 @@
+"""Recipe loading and validation: one clear line per problem, naming the file and the key."""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ConfigDict, Field, ValidationError
+
+import prompts
+from generators.config import GenerationConfig
+from generators.templates import TemplateError, load_template
+
+
+class RecipeError(Exception):
+    """Raised with a one-line message: `FILE: KEY: problem`."""
+
+
+class Recipe(GenerationConfig):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    out: str = Field("", description="corpus folder (default data/<name>)")
+    license: str = "unknown"
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out or f"data/{self.name}")
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown key",
+    "missing": "required key is missing",
+}
+
+
+def _format_error(path: Path, e: ValidationError) -> str:
+    err = e.errors()[0]
+    loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+    msg = _MESSAGES.get(err["type"], err["msg"])
+    if err["type"] not in _MESSAGES and "input" in err and not isinstance(err["input"], (dict, list)):
+        msg += f" (got {err['input']!r})"
+    more = len(e.errors()) - 1
+    return f"{path}: {loc}: {msg}" + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    path = Path(path)
+    if not path.exists():
+        raise RecipeError(f"{path}: recipe file not found")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise RecipeError(f"{path}: invalid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"{path}: not a UTF-8 text file") from None
+    data.setdefault("name", path.stem)
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            data[k] = v
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as e:
+        raise RecipeError(_format_error(path, e)) from None
+    try:
+        load_template(recipe.template)
+    except TemplateError as e:
+        raise RecipeError(f"{path}: template: {e}") from None
+    if recipe.vocabulary:
+        vp = prompts.resolve("vocab", recipe.vocabulary, ".tsv")
+        if not vp.exists():
+            raise RecipeError(f"{path}: vocabulary: file not found ({vp})")
+    return recipe
