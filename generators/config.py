@@ -28,13 +28,20 @@ class BackendConfig(BaseModel):
     api_key_env: str = "OPENAI_API_KEY"
     api: str = Field("chat", pattern="^(chat|completions)$")
     concurrency: int = Field(32, gt=0)
-    rpm: float | None = None
-    tpm: float | None = None
+    rpm: float | None = Field(None, gt=0)
+    tpm: float | None = Field(None, gt=0)
     max_retries: int = Field(6, ge=0)
     timeout_s: float = Field(60.0, gt=0)
+    backoff_s: float = Field(1.0, ge=0)  # first retry waits about this long, doubling each time
+    backoff_max_s: float = Field(60.0, ge=0)
+    max_retry_after_s: float = Field(600.0, ge=0)  # a 429 asking for a longer wait fails the item instead
+    json_mode: str = Field("response_format", pattern="^(response_format|guided_json|none)$")
+    extra_body: dict = Field(default_factory=dict)  # server-specific request fields (top_k, min_p, ...)
     # vllm
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.85
+    max_model_len: int | None = None
+    dtype: str = "auto"
     # cost (optional): dollars per million tokens
     price_input_per_m: float | None = None
     price_output_per_m: float | None = None
