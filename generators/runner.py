@@ -23,6 +23,7 @@ from corpora.vocab import read_vocab
 from generators.base import Backend, Completion, Request, Sampling
 from generators.cache import RequestCache
 from generators.config import GenerationConfig
+from generators.structured import check_all, resolve_schema
 from generators.templates import PromptItem, Template, load_template, render_document, sample_item
 
 
@@ -71,7 +72,7 @@ def to_request(item: PromptItem, t: Template, cfg: GenerationConfig) -> Request:
         prefill=item.prefill,
         sampling=Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, seed=item.seed,
                           repetition_penalty=s.repetition_penalty, stop=tuple(s.stop or t.stop)),
-        json_schema=t.json_schema,
+        json_schema=resolve_schema(t.json_schema, where=t.path or t.name),
     )
 
 
@@ -177,7 +178,8 @@ def run_generation(corpus: Corpus, recipe_name: str, cfg: GenerationConfig, back
             step = sub_batch or max(getattr(backend, "batch_size", 0) or 0, getattr(backend, "concurrency", 0) or 0, 8) * 2
             for chunk in _chunks(pending, step):
                 cb = (lambda n: progress.advance(task, n)) if task is not None else None
-                got = backend.generate(chunk, progress=cb)
+                # every backend's answers are checked against the template's schema before they are cached
+                got = check_all(chunk, backend.generate(chunk, progress=cb))
                 stats.requests += len(chunk)
                 cache.put_many((keys[c.id], c) for c in got)
                 for c in got:

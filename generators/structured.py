@@ -17,21 +17,25 @@ from functools import lru_cache
 from typing import Any, Sequence
 
 from generators.base import Completion, Request
+from generators.templates import TemplateError
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n?```\s*$", re.S)
 
 
-class SchemaError(ValueError):
-    pass
+class SchemaError(TemplateError):
+    """A template's json_schema is unusable (the CLI prints it as one line)."""
 
 
-def resolve_schema(spec: dict[str, Any] | None) -> dict[str, Any] | None:
+def resolve_schema(spec: dict[str, Any] | None, where: str = "template") -> dict[str, Any] | None:
     """The JSON schema a template asks for: as written, or from a pydantic model path."""
     if spec is None:
         return None
-    if set(spec) == {"pydantic"}:
-        return _pydantic_schema(spec["pydantic"])
-    _validator_for(json.dumps(spec, sort_keys=True))  # fail early on a broken schema
+    try:
+        if set(spec) == {"pydantic"}:
+            return _pydantic_schema(spec["pydantic"])
+        _validator_for(json.dumps(spec, sort_keys=True))  # fail early on a broken schema
+    except SchemaError as e:
+        raise SchemaError(f"{where}: {e}") from None
     return spec
 
 
