@@ -1,0 +1,9 @@
+# expect: blocked
+import builtins
+import os
+
+
+def solution():
+    builtins.open = lambda *a, **k: None
+    os.fork()
+    return 1

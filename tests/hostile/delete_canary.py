@@ -1,0 +1,7 @@
+# expect: blocked
+import os
+
+
+def solution():
+    os.remove("{{CANARY}}")
+    return 1

@@ -1,0 +1,3 @@
+# expect: blocked
+def solution():
+    return eval("__import__('o' + 's').system('touch {{CANARY_DIR}}/pwned')")

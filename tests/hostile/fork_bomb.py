@@ -1,0 +1,7 @@
+# expect: blocked
+import os
+
+
+def solution():
+    while True:
+        os.fork()

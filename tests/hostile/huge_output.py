@@ -1,0 +1,4 @@
+# expect: output
+def solution():
+    while True:
+        print("x" * 10000)

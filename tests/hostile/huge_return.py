@@ -1,0 +1,4 @@
+# expect: ok
+# check: value_capped
+def solution():
+    return "z" * (10 ** 7)

@@ -1,0 +1,4 @@
+# expect: blocked
+def solution():
+    import corpora
+    return len(dir(corpora))

@@ -1,0 +1,6 @@
+# expect: blocked
+import tinyschool
+
+
+def solution():
+    return 1

@@ -1,0 +1,6 @@
+# expect: blocked
+import os
+
+
+def solution():
+    return len(os.listdir("/"))

@@ -1,0 +1,7 @@
+# expect: blocked
+import os
+
+
+def solution():
+    os.posix_spawn("/bin/touch", ["touch", "{{CANARY_DIR}}/pwned"], {})
+    return 1

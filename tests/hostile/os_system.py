@@ -1,0 +1,7 @@
+# expect: blocked
+import os
+
+
+def solution():
+    os.system("touch {{CANARY_DIR}}/pwned")
+    return 1

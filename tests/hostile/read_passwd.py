@@ -1,0 +1,3 @@
+# expect: blocked
+def solution():
+    return len(open("/etc/passwd").read())

@@ -1,0 +1,3 @@
+# expect: blocked
+def solution():
+    return open("/proc/{{HOST_PID}}/cmdline", "rb").read().decode()

@@ -1,0 +1,3 @@
+# expect: blocked
+def solution():
+    return open("/proc/self/environ", "rb").read().decode()

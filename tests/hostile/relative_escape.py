@@ -1,0 +1,4 @@
+# expect: blocked
+def solution():
+    open("../../../../../../{{CANARY_DIR}}/pwned", "w").write("pwned")
+    return 1

@@ -1,0 +1,7 @@
+# expect: blocked
+import os
+
+
+def solution():
+    os.rename("{{CANARY}}", "{{CANARY_DIR}}/moved")
+    return 1

@@ -1,0 +1,7 @@
+# expect: timeout
+import time
+
+
+def solution():
+    time.sleep(1000)
+    return 1

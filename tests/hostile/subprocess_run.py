@@ -1,0 +1,7 @@
+# expect: blocked
+import subprocess
+
+
+def solution():
+    subprocess.run(["touch", "{{CANARY_DIR}}/pwned"])
+    return 1

@@ -1,0 +1,7 @@
+# expect: blocked
+import os
+
+
+def solution():
+    os.truncate("{{CANARY}}", 0)
+    return 1

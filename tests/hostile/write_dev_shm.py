@@ -1,0 +1,4 @@
+# expect: blocked
+def solution():
+    open("/dev/shm/tinyschool-pwned", "w").write("pwned")
+    return 1
