@@ -211,8 +211,9 @@ async def handle(state: FakeOpenAI, reader: asyncio.StreamReader, writer: asynci
                 writer.write(_error(400, "body is not JSON"))
                 await writer.drain()
                 continue
-            if not body.get("model"):
-                writer.write(_error(400, "model is required"))
+            if not body.get("model") or body.get("model") == "missing-model":
+                status = 400 if not body.get("model") else 404
+                writer.write(_error(status, f"the model {body.get('model')!r} does not exist", "model_not_found"))
                 await writer.drain()
                 continue
             state.requests += 1
@@ -314,6 +315,31 @@ class ServerProcess:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def server_fixture():
+    """A pytest fixture (module scope): one server process per test module, reset before each use."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def server():
+        with ServerProcess() as s:
+            yield s
+
+    return server
+
+
+def window_counts(times: list[float], weights: list[float], window: float) -> float:
+    """The largest total weight of log entries starting within any `window` seconds."""
+    pairs = sorted(zip(times, weights))
+    best, j, total = 0.0, 0, 0.0
+    for i, (t, w) in enumerate(pairs):
+        total += w
+        while pairs[j][0] < t - window:
+            total -= pairs[j][1]
+            j += 1
+        best = max(best, total)
+    return best
 
 
 def main(argv: list[str] | None = None) -> None:
