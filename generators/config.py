@@ -1,6 +1,8 @@
 """Configuration of the generation stage (the `[generate]`-level keys of a recipe)."""
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -60,3 +62,5 @@ class GenerationConfig(BaseModel):
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     backend: BackendConfig = Field(default_factory=BackendConfig)
     cache: str | None = None  # request cache path (default: ~/.cache/tinyschool/requests.sqlite)
+    samples_per_prompt: int = Field(1, ge=1, description="k items in a row share slots and prompt (self-consistency groups)")
+    slot_overrides: dict[str, dict[str, Any]] = Field(default_factory=dict, description="[slot_overrides.<slot>]: keys replacing the template's slot spec (e.g. a path)")

@@ -24,7 +24,7 @@ from generators.base import Backend, Completion, Request, Sampling
 from generators.cache import RequestCache
 from generators.config import GenerationConfig
 from generators.structured import check_all, resolve_schema
-from generators.templates import PromptItem, Template, load_template, render_document, sample_item
+from generators.templates import PromptItem, Template, apply_slot_overrides, load_template, render_document, sample_item
 
 
 @dataclass
@@ -55,9 +55,9 @@ def load_vocab_for(cfg: GenerationConfig):
 
 
 def build_plan(cfg: GenerationConfig, recipe_name: str, template: Template | None = None) -> list[PromptItem]:
-    t = template or load_template(cfg.template)
+    t = template or apply_slot_overrides(load_template(cfg.template), cfg.slot_overrides)
     vocab = load_vocab_for(cfg)
-    return [sample_item(t, vocab, recipe_name, cfg.seed, i) for i in range(cfg.count)]
+    return [sample_item(t, vocab, recipe_name, cfg.seed, i, cfg.samples_per_prompt) for i in range(cfg.count)]
 
 
 def to_request(item: PromptItem, t: Template, cfg: GenerationConfig) -> Request:
@@ -118,7 +118,7 @@ def run_generation(corpus: Corpus, recipe_name: str, cfg: GenerationConfig, back
                    sub_batch: int | None = None) -> GenerationStats:
     """Generate every planned item not yet stored. `progress` is a rich Progress (or None)."""
     t0 = time.time()
-    t = load_template(cfg.template)
+    t = apply_slot_overrides(load_template(cfg.template), cfg.slot_overrides)
     items = build_plan(cfg, recipe_name, t)
     stats = GenerationStats(planned=len(items))
     corpus.init(recipe_name, recipe_dict)

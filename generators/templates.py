@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import prompts
 from corpora.vocab import Vocabulary
+from generators.gsm8k import slot_gsm8k
 
 
 class SlotSpec(BaseModel):
@@ -169,6 +170,7 @@ SLOT_SOURCES: dict[str, Callable[[random.Random, SlotSpec, Vocabulary | None], A
     "subset": slot_subset,
     "int": slot_int,
     "jsonl": slot_jsonl,
+    "gsm8k": slot_gsm8k,  # GSM8K few-shots with their answers as Python (generators/gsm8k.py)
 }
 
 
@@ -196,8 +198,10 @@ class PromptItem(BaseModel):
     seed: int
 
 
-def sample_item(t: Template, vocab: Vocabulary | None, recipe: str, seed: int, index: int) -> PromptItem:
-    rng = item_rng(seed, recipe, t.name, index)
+def sample_item(t: Template, vocab: Vocabulary | None, recipe: str, seed: int, index: int,
+                samples_per_prompt: int = 1) -> PromptItem:
+    # items index*k .. index*k+k-1 share their slots (and prompt); their ids and sampling seeds differ
+    rng = item_rng(seed, recipe, t.name, index // samples_per_prompt)
     slots = {name: SLOT_SOURCES[spec.source](rng, spec, vocab) for name, spec in t.slots.items()}
     ctx = {**t.constants, **slots}
     did = doc_id(recipe, t.name, slots, index)
@@ -210,6 +214,21 @@ def sample_item(t: Template, vocab: Vocabulary | None, recipe: str, seed: int, i
         prefill=_ENV.from_string(t.prefill).render(ctx),
         seed=item_seed(seed, did),
     )
+
+
+def apply_slot_overrides(t: Template, overrides: dict[str, dict[str, Any]] | None) -> Template:
+    """The template with some slot specs' keys replaced (a recipe's `[slot_overrides.<slot>]`)."""
+    if not overrides:
+        return t
+    slots = dict(t.slots)
+    for name, keys in overrides.items():
+        if name not in slots:
+            raise TemplateError(f"{t.path}: slot_overrides.{name}: the template has no slot {name!r} (slots: {', '.join(slots)})")
+        try:
+            slots[name] = SlotSpec.model_validate({**slots[name].model_dump(exclude_none=True), **keys})
+        except Exception as e:
+            raise TemplateError(f"slot_overrides.{name}: {str(e).splitlines()[-2].strip() if len(str(e).splitlines()) > 1 else e}") from None
+    return t.model_copy(update={"slots": slots})
 
 
 def render_document(t: Template, item_slots: dict[str, Any], completion: str) -> str:
