@@ -1,0 +1,53 @@
+"""Documents for training: the `clean` stage of a corpus when it has shards, else `raw` rows that succeeded."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from corpora import Corpus, CorpusError
+
+
+class CurriculumError(Exception):
+    """A problem with a curriculum or its data, with a one-line message for the user."""
+
+
+def load_documents(path: str | Path) -> tuple[pa.Table, str]:
+    """All columns of the documents to train on, and the stage they came from."""
+    corpus = Corpus(path)
+    try:
+        corpus.manifest()
+    except CorpusError as e:
+        raise CurriculumError(str(e)) from None
+    stage = "clean" if corpus.shard_names("clean") else "raw"
+    table = corpus.read_stage(stage)
+    if table is None:
+        raise CurriculumError(f"{corpus.root}: no documents (neither clean nor raw shards); run `tinyschool run` first")
+    if stage == "raw":
+        ok = pc.and_(pc.is_null(table["error"]), pc.not_equal(table["text"], ""))
+        table = table.filter(ok)
+    else:
+        table = table.filter(pc.not_equal(table["text"], ""))
+    if table.num_rows == 0:
+        raise CurriculumError(f"{corpus.root}: {stage} stage has no usable documents")
+    return table, stage
+
+
+def _unit_hash(key: str, seed: int) -> float:
+    h = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2**64
+
+
+def split_heldout(ids: list[str], fraction: float, seed: int = 0) -> np.ndarray:
+    """A boolean mask of held-out documents, decided by a hash of each id (stable as the corpus grows)."""
+    if not 0 < fraction < 1:
+        raise CurriculumError(f"heldout fraction must be between 0 and 1 (got {fraction})")
+    mask = np.array([_unit_hash(i, seed) < fraction for i in ids], dtype=bool)
+    if len(ids) >= 2 and not mask.any():  # a tiny corpus still gets a held-out document
+        mask[int(np.argmin([_unit_hash(i, seed) for i in ids]))] = True
+    if mask.all():
+        raise CurriculumError(f"heldout fraction {fraction} leaves no training documents ({len(ids)} in all)")
+    return mask

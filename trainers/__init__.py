@@ -1,0 +1,1 @@
+"""The bundled trainer: tokenizer, tiny Llama-style decoder, training loop, evaluation, ablations, reports."""

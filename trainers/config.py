@@ -1,0 +1,173 @@
+"""The experiment file (EXPERIMENT.toml): corpus, tokenizer, model, training, curricula, seeds."""
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ExperimentError(Exception):
+    """One line naming the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenizerConfig(_Strict):
+    vocab_size: int = Field(1024, ge=260, le=65536)
+
+
+class ModelSection(_Strict):
+    preset: str = "tiny"
+    dim: int | None = None
+    n_layers: int | None = None
+    n_heads: int | None = None
+    n_kv_heads: int | None = None
+    hidden_dim: int | None = None
+
+
+class TrainConfig(_Strict):
+    tokens: int = Field(1_000_000, gt=0, description="token budget of every run")
+    batch_size: int = Field(32, gt=0)
+    context: int | None = Field(None, gt=8, description="default: the preset's context")
+    lr: float = Field(3e-3, gt=0)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    warmup: float = Field(0.05, ge=0, lt=1, description="share of steps")
+    schedule: Literal["cosine", "wsd"] = "cosine"
+    decay: float = Field(0.2, gt=0, le=1, description="WSD: share of steps in the final decay")
+    weight_decay: float = Field(0.1, ge=0)
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = Field(1.0, ge=0)
+    eval_every: int = Field(50, gt=0)
+    eval_docs: int = Field(256, gt=0, description="held-out documents evaluated (the first N by id hash)")
+    log_every: int = Field(10, gt=0)
+    checkpoint_every: int = Field(0, ge=0, description="0: at every evaluation")
+    device: str = Field("auto", description="cpu, cuda, cuda:1, mps or auto")
+    dtype: Literal["float32", "bfloat16"] = Field("float32", description="bfloat16 = autocast (GPU)")
+    threads: int | None = Field(None, gt=0, description="torch threads of a single run (default: all cores)")
+
+
+class ReferenceConfig(_Strict):
+    preset: str = "tiny"
+    tokens: int = Field(200_000, gt=0)
+
+
+class MixtureStageConfig(_Strict):
+    until: float = Field(gt=0, le=1)
+    weights: dict[str, float]
+
+
+class CurriculumConfig(_Strict):
+    name: str
+    order: Literal["easy_to_hard", "hard_to_easy", "random"] = "random"
+    scorer: str | None = Field(None, description="word_rarity, length, model_loss or column:NAME (-column:NAME inverts)")
+    pacing: str = "none"
+    start: float = Field(0.1, gt=0, le=1)
+    ramp: float = Field(0.8, gt=0, le=1)
+    stages: int = Field(4, gt=0, description="step pacing: number of buckets")
+    context_pacing: str | None = Field(None, description="sequence-length curriculum: a pacing function")
+    context_start: float = Field(0.25, gt=0, le=1)
+    mixture: list[MixtureStageConfig] = Field(default_factory=list)
+
+
+class SamplesConfig(_Strict):
+    prompts: list[str] = Field(default_factory=lambda: ["Once upon a time", "The little dog"])
+    max_tokens: int = 80
+    temperature: float = 0.8
+    top_k: int = 50
+    seed: int = 0
+
+
+class Experiment(_Strict):
+    name: str
+    description: str = ""
+    corpus: str
+    corpora: dict[str, str] = Field(default_factory=dict, description="more corpora by name, for staged mixtures")
+    out: str = ""
+    seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
+    workers: int | None = Field(None, gt=0)
+    heldout: float = Field(0.1, gt=0, lt=1)
+    scorer: str = Field("word_rarity", description="default scorer, and the one that buckets validation by difficulty")
+    buckets: int = Field(3, ge=1, le=10)
+    baseline: str = "random"
+    target_loss: float | None = None
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
+    model: ModelSection = Field(default_factory=ModelSection)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    reference: ReferenceConfig = Field(default_factory=ReferenceConfig)
+    samples: SamplesConfig = Field(default_factory=SamplesConfig)
+    curricula: list[CurriculumConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        names = [c.name for c in self.curricula]
+        if len(set(names)) != len(names):
+            raise ValueError(f"curriculum names must be unique (got {names})")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct (got {self.seeds})")
+        if "main" in self.corpora:
+            raise ValueError("corpora: the name 'main' is the experiment's own corpus")
+        return self
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out or f"runs/{self.name}")
+
+    def curriculum(self, name: str | None) -> CurriculumConfig:
+        if name is None:
+            return self.curricula[0]
+        for c in self.curricula:
+            if c.name == name:
+                return c
+        raise ExperimentError(f"no curriculum named {name!r} (have: {', '.join(c.name for c in self.curricula)})")
+
+    def scorers(self) -> list[str]:
+        """Every scorer the experiment needs, the bucketing one first."""
+        out = [self.scorer]
+        for c in self.curricula:
+            s = c.scorer or self.scorer
+            if c.order != "random" and s not in out:
+                out.append(s)
+        return out
+
+    def sources(self) -> dict[str, str]:
+        return {"main": self.corpus, **self.corpora}
+
+    def data_fingerprint(self) -> str:
+        d = {"sources": self.sources(), "heldout": self.heldout, "tokenizer": self.tokenizer.model_dump(),
+             "scorers": self.scorers(), "buckets": self.buckets}
+        if "model_loss" in [s.lstrip("-") for s in self.scorers()]:
+            d["reference"] = self.reference.model_dump()
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_MESSAGES = {"extra_forbidden": "unknown key", "missing": "required key is missing"}
+
+
+def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> Experiment:
+    path = Path(path)
+    if not path.exists():
+        raise ExperimentError(f"{path}: experiment file not found")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ExperimentError(f"{path}: invalid TOML: {e}") from None
+    data.setdefault("name", path.stem)
+    for k, v in (overrides or {}).items():
+        if v is not None:
+            data[k] = v
+    try:
+        return Experiment.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = _MESSAGES.get(err["type"], err["msg"])
+        if err["type"] not in _MESSAGES and "input" in err and not isinstance(err["input"], (dict, list)):
+            msg += f" (got {err['input']!r})"
+        raise ExperimentError(f"{path}: {loc}: {msg}") from None

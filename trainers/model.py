@@ -1,0 +1,197 @@
+"""A small Llama-style decoder in plain torch, readable in one sitting (after nanoGPT and llama2.c).
+
+RMSNorm, rotary positions, SwiGLU feed-forward, grouped-query causal attention through
+`scaled_dot_product_attention`, and an output layer tied to the token embedding. No dropout and
+no biases: tiny models trained for a fixed token budget do not need them, and without dropout a
+resumed run follows the uninterrupted one number for number.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int = 4096
+    dim: int = 288
+    n_layers: int = 6
+    n_heads: int = 6
+    n_kv_heads: int | None = None  # None = n_heads (plain multi-head attention)
+    hidden_dim: int | None = None  # None = llama2.c's rule: 2/3 of 4*dim, rounded up to multiple_of
+    multiple_of: int = 32
+    context: int = 256
+    norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_kv_heads or self.n_heads
+
+    @property
+    def ffn_dim(self) -> int:
+        if self.hidden_dim:
+            return self.hidden_dim
+        h = int(2 * (4 * self.dim) / 3)
+        return self.multiple_of * ((h + self.multiple_of - 1) // self.multiple_of)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Shapes, not vocabularies: the vocabulary comes from the tokenizer of the experiment. The
+# parameter counts in the names are at the vocabulary given beside each preset (llama2.c's).
+PRESETS: dict[str, tuple[ModelConfig, str]] = {
+    "tiny": (ModelConfig(vocab_size=512, dim=64, n_layers=2, n_heads=4, context=128, multiple_of=16),
+             "~0.13M at vocab 512: tests and the README's demo ablation"),
+    "260k": (ModelConfig(vocab_size=512, dim=64, n_layers=5, n_heads=8, n_kv_heads=4, context=512, multiple_of=4),
+             "llama2.c stories260K: ~0.26M at vocab 512"),
+    "1m": (ModelConfig(vocab_size=2048, dim=128, n_layers=4, n_heads=4, context=256),
+           "~1.1M at vocab 2048"),
+    "7m": (ModelConfig(vocab_size=4096, dim=288, n_layers=6, n_heads=6, context=256),
+           "stories15M's shape at vocab 4096: ~7.2M (the speed benchmark's model)"),
+    "15m": (ModelConfig(vocab_size=32000, dim=288, n_layers=6, n_heads=6, context=256),
+            "llama2.c stories15M: ~15M at vocab 32000"),
+}
+
+
+def preset(name: str, **overrides) -> ModelConfig:
+    if name not in PRESETS:
+        raise KeyError(f"unknown model preset {name!r} (one of {', '.join(PRESETS)})")
+    return replace(PRESETS[name][0], **{k: v for k, v in overrides.items() if v is not None})
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+
+
+def rope_tables(head_dim: int, context: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    freqs = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(context, dtype=torch.float32), freqs)  # (context, head_dim/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    # x: (B, H, T, hd); rotate the two halves of each head (the "rotate half" layout: two slices,
+    # no interleaving, which is cheaper than complex numbers on a CPU)
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_heads, self.n_kv = cfg.n_heads, cfg.kv_heads
+        self.head_dim = cfg.dim // cfg.n_heads
+        self.wqkv = nn.Linear(cfg.dim, (cfg.n_heads + 2 * self.n_kv) * self.head_dim, bias=False)
+        self.wo = nn.Linear(cfg.dim, cfg.dim, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        B, T, _ = x.shape
+        hd = self.head_dim
+        q, k, v = self.wqkv(x).split([self.n_heads * hd, self.n_kv * hd, self.n_kv * hd], dim=-1)
+        q = apply_rope(q.view(B, T, self.n_heads, hd).transpose(1, 2), cos, sin)
+        k = apply_rope(k.view(B, T, self.n_kv, hd).transpose(1, 2), cos, sin)
+        v = v.view(B, T, self.n_kv, hd).transpose(1, 2)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.n_kv != self.n_heads)
+        return self.wo(y.transpose(1, 2).reshape(B, T, -1))
+
+
+class FeedForward(nn.Module):
+    """SwiGLU: w2(silu(w1 x) * w3 x), with w1 and w3 as one matmul."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.w13 = nn.Linear(cfg.dim, 2 * cfg.ffn_dim, bias=False)
+        self.w2 = nn.Linear(cfg.ffn_dim, cfg.dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.w13(x).chunk(2, dim=-1)
+        return self.w2(F.silu(a) * b)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.attn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.attn = Attention(cfg)
+        self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.ffn = FeedForward(cfg)
+
+    def forward(self, x, cos, sin):
+        x = x + self.attn(self.attn_norm(x), cos, sin)
+        return x + self.ffn(self.ffn_norm(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.dim % cfg.n_heads or (cfg.dim // cfg.n_heads) % 2:
+            raise ValueError(f"dim {cfg.dim} must split into {cfg.n_heads} heads of an even size")
+        if cfg.n_heads % cfg.kv_heads:
+            raise ValueError(f"n_heads {cfg.n_heads} must be a multiple of n_kv_heads {cfg.kv_heads}")
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        cos, sin = rope_tables(cfg.dim // cfg.n_heads, cfg.context, cfg.rope_theta)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.apply(self._init)
+        for name, p in self.named_parameters():  # GPT-2's scaled init of the residual projections
+            if name.endswith(("wo.weight", "w2.weight")):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())  # the tied embedding counts once
+
+    def flops_per_token(self, context: int | None = None) -> int:
+        """nanoGPT's estimate_mfu: 6N for the matmuls plus 12*layers*dim*context for attention."""
+        T = context or self.cfg.context
+        return 6 * self.num_params() + 12 * self.cfg.n_layers * self.cfg.dim * T
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """Token ids (B, T) -> logits (B, T, vocab)."""
+        T = idx.shape[1]
+        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        x = self.embed(idx)
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+        return F.linear(self.norm(x), self.embed.weight)  # tied output layer
+
+    def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = self(idx)
+        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+
+    @torch.no_grad()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.8, top_k: int | None = 50,
+                 generator: torch.Generator | None = None, stop_token: int | None = None) -> torch.Tensor:
+        for _ in range(max_new_tokens):
+            logits = self(idx[:, -self.cfg.context:])[:, -1, :].float()
+            if temperature <= 0:
+                nxt = logits.argmax(-1, keepdim=True)
+            else:
+                logits = logits / temperature
+                if top_k:
+                    kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
+                    logits = logits.masked_fill(logits < kth, float("-inf"))
+                nxt = torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)
+            idx = torch.cat((idx, nxt), dim=1)
+            if stop_token is not None and bool((nxt == stop_token).all()):
+                break
+        return idx

@@ -1,0 +1,167 @@
+"""Prepare an experiment once, before any run: held-out split, tokenizer, token ids, difficulty scores.
+
+Writes, beside the runs:
+    <out>/tokenizer.json          the byte-level BPE every run of the experiment uses
+    <out>/data/<source>.npz       token ids of every document (in corpus order)
+    <out>/scores.parquet          one row per document: source, id, split, tokens, bucket, score_<scorer>...
+    <out>/prepared.json           what it was made from; a re-run with the same inputs reuses it
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curricula import load_documents, make_scorer, split_heldout
+from trainers.config import Experiment
+from trainers.tokenizer import encode_many, eot_id, load_tokenizer, train_tokenizer
+
+
+def score_column(spec: str) -> str:
+    return "score_" + re.sub(r"[^a-z0-9_]+", "_", spec.lower().replace("column:", "").replace("-", "neg_")).strip("_")
+
+
+def scorer_for(spec: str, doc_loss: Callable | None = None):
+    invert = spec.startswith("-")
+    s = spec.lstrip("-")
+    if s.startswith("column:"):
+        return make_scorer("column", column=s.split(":", 1)[1], invert=invert)
+    if s == "model_loss":
+        return make_scorer("model_loss", doc_loss=doc_loss)
+    scorer = make_scorer(s)
+    if invert:
+        inner = scorer
+        scorer = type("Inverted", (), {"name": "-" + s, "score": lambda self, t: -inner.score(t)})()
+    return scorer
+
+
+@dataclass
+class SourceData:
+    name: str
+    ids: list[str]
+    docs: list[np.ndarray]
+    heldout: np.ndarray
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    bucket: np.ndarray | None = None
+
+    def train_index(self) -> np.ndarray:
+        return np.flatnonzero(~self.heldout)
+
+    def val_index(self) -> np.ndarray:
+        return np.flatnonzero(self.heldout)
+
+
+@dataclass
+class Prepared:
+    dir: Path
+    eot: int
+    vocab_size: int
+    sources: dict[str, SourceData]
+    bucket_names: list[str]
+    bucket_scorer: str
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.dir / "tokenizer.json"
+
+
+def bucket_names(n: int) -> list[str]:
+    return {1: ["all"], 2: ["easy", "hard"], 3: ["easy", "medium", "hard"]}.get(n, [f"q{i + 1}" for i in range(n)])
+
+
+def prepare(exp: Experiment, log: Callable[[str], None] = lambda s: None) -> Prepared:
+    out = exp.out_dir
+    marker = out / "prepared.json"
+    fp = exp.data_fingerprint()
+    if marker.exists() and json.loads(marker.read_text()).get("fingerprint") == fp:
+        return load_prepared(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tables, sources = {}, {}
+    for name, path in exp.sources().items():
+        table, stage = load_documents(path)
+        table = table.sort_by("id")  # corpus order independent of shard layout
+        ids = table["id"].to_pylist()
+        tables[name] = table
+        sources[name] = SourceData(name, ids, [], split_heldout(ids, exp.heldout, seed=0))
+        log(f"{name}: {table.num_rows} documents from {path} ({stage}), {int(sources[name].heldout.sum())} held out")
+    train_texts = [t for name, table in tables.items() for t, h in zip(table["text"].to_pylist(), sources[name].heldout) if not h]
+    tok = train_tokenizer(train_texts, exp.tokenizer.vocab_size, out / "tokenizer.json")
+    log(f"tokenizer: byte-level BPE, {tok.get_vocab_size()} tokens, {out / 'tokenizer.json'}")
+    for name, table in tables.items():
+        sources[name].docs = encode_many(tok, table["text"].to_pylist())
+    prep = Prepared(out, eot_id(tok), tok.get_vocab_size(), sources, bucket_names(exp.buckets), exp.scorer)
+
+    doc_loss = None
+    if any(s.lstrip("-") == "model_loss" for s in exp.scorers()):
+        from trainers.train import reference_doc_loss
+
+        log(f"model_loss: training a reference model ({exp.reference.preset}, {exp.reference.tokens:,} tokens)")
+        doc_loss = reference_doc_loss(exp, prep)
+    for spec in exp.scorers():
+        scorer = scorer_for(spec, doc_loss)
+        for name, table in tables.items():
+            if spec.lstrip("-") == "model_loss":
+                sources[name].scores[spec] = np.asarray(doc_loss(name), dtype=np.float64)
+            else:
+                sources[name].scores[spec] = scorer.score(table)
+    main = sources["main"]
+    s = main.scores[exp.scorer]
+    edges = np.quantile(s[main.train_index()], np.linspace(0, 1, exp.buckets + 1)[1:-1]) if exp.buckets > 1 else np.array([])
+    for src in sources.values():
+        src.bucket = np.searchsorted(edges, src.scores[exp.scorer], side="right").astype(np.int64) if src is main else None
+    _save(prep, exp, fp)
+    return prep
+
+
+def _save(prep: Prepared, exp: Experiment, fp: str) -> None:
+    (prep.dir / "data").mkdir(parents=True, exist_ok=True)
+    cols: dict[str, list] = {"source": [], "id": [], "split": [], "tokens": [], "bucket": []}
+    specs = exp.scorers()
+    for spec in specs:
+        cols[score_column(spec)] = []
+    for name, src in prep.sources.items():
+        lengths = np.array([len(d) for d in src.docs], dtype=np.int64)
+        tmp = prep.dir / "data" / f".{name}.tmp.npz"
+        np.savez(tmp, tokens=np.concatenate(src.docs) if src.docs else np.zeros(0, np.int32), lengths=lengths)
+        os.replace(tmp, prep.dir / "data" / f"{name}.npz")
+        cols["source"] += [name] * len(src.ids)
+        cols["id"] += src.ids
+        cols["split"] += ["heldout" if h else "train" for h in src.heldout]
+        cols["tokens"] += lengths.tolist()
+        cols["bucket"] += [prep.bucket_names[b] for b in src.bucket] if src.bucket is not None else [None] * len(src.ids)
+        for spec in specs:
+            cols[score_column(spec)] += src.scores[spec].tolist()
+    tmp = prep.dir / ".scores.parquet.tmp"
+    pq.write_table(pa.table(cols), tmp, compression="zstd")
+    os.replace(tmp, prep.dir / "scores.parquet")
+    meta = {"fingerprint": fp, "eot": prep.eot, "vocab_size": prep.vocab_size, "bucket_names": prep.bucket_names,
+            "bucket_scorer": exp.scorer, "scorers": {s: score_column(s) for s in specs}, "sources": exp.sources()}
+    (prep.dir / "prepared.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def load_prepared(out: str | Path) -> Prepared:
+    out = Path(out)
+    meta = json.loads((out / "prepared.json").read_text())
+    scores = pq.read_table(out / "scores.parquet").to_pydict()
+    sources = {}
+    src_col = np.array(scores["source"])
+    for name in meta["sources"]:
+        sel = np.flatnonzero(src_col == name)
+        z = np.load(out / "data" / f"{name}.npz")
+        ends = np.cumsum(z["lengths"])
+        docs = np.split(z["tokens"], ends[:-1]) if len(ends) else []
+        heldout = np.array([scores["split"][i] == "heldout" for i in sel])
+        sd = SourceData(name, [scores["id"][i] for i in sel], docs, heldout)
+        for spec, col in meta["scorers"].items():
+            sd.scores[spec] = np.array([scores[col][i] for i in sel], dtype=np.float64)
+        if name == "main":
+            sd.bucket = np.array([meta["bucket_names"].index(scores["bucket"][i]) for i in sel], dtype=np.int64)
+        sources[name] = sd
+    return Prepared(out, meta["eot"], meta["vocab_size"], sources, meta["bucket_names"], meta["bucket_scorer"])
