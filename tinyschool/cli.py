@@ -13,6 +13,7 @@ COMMANDS = [
     "tinyschool.commands.generate",
     "tinyschool.commands.vocab",
     "tinyschool.commands.query",
+    "tinyschool.commands.io",
 ]
 
 
