@@ -8,8 +8,10 @@ from typing import Any, Callable
 
 from corpora import Corpus
 from corpora.query import query_arrow
+from generators.postprocess import postprocessor
 from generators.registry import make_backend
 from generators.runner import GenerationStats, run_generation
+from generators.templates import load_template
 from tinyschool.recipe import Recipe
 from tinyschool.ui import console, print_table, progress_bar
 
@@ -22,6 +24,7 @@ def generate_stage(recipe: Recipe, corpus: Corpus, args: Any = None) -> Generati
             corpus, recipe.name, cfg,
             backend_factory=lambda: make_backend(cfg.backend.name, **cfg.backend.options()),
             recipe_dict=recipe_dict, progress=progress,
+            postprocess=postprocessor(load_template(cfg.template).kind),
         )
     if stats.requests == 0 and stats.cache_hits == 0 and stats.shards_written == 0:
         console.print(f"generate: nothing to do, {stats.reused} documents already in {corpus.root}/raw")
