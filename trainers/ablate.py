@@ -1,0 +1,46 @@
+"""The ablation runner: every (curriculum, seed) run of an experiment at the same token budget,
+in parallel over the cores (a process pool; torch threads per worker = cores / workers)."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Callable
+
+from trainers.config import Experiment
+from trainers.prepare import prepare
+from trainers.report import write_report
+
+
+def _run_one(exp_data: dict, curriculum: str, seed: int, threads: int) -> dict:
+    from trainers.prepare import load_prepared
+    from trainers.train import train_run
+
+    exp = Experiment.model_validate(exp_data)
+    return train_run(exp, curriculum, seed, threads=threads, prep=load_prepared(exp.out_dir))
+
+
+def plan(exp: Experiment, workers: int | None = None) -> tuple[list[tuple[str, int]], int, int]:
+    jobs = [(c.name, s) for c in exp.curricula for s in exp.seeds]
+    cores = os.cpu_count() or 1
+    w = max(1, min(workers or exp.workers or cores, len(jobs), cores))
+    return jobs, w, max(1, cores // w)
+
+
+def run_ablation(exp: Experiment, workers: int | None = None, on_done: Callable[[dict], None] | None = None,
+                 log: Callable[[str], None] = lambda s: None) -> dict:
+    prepare(exp, log)
+    jobs, w, threads = plan(exp, workers)
+    log(f"{len(jobs)} runs ({len(exp.curricula)} curricula x {len(exp.seeds)} seeds), {w} at a time, {threads} torch thread(s) each")
+    data = exp.model_dump(mode="json")
+    results = []
+    with ProcessPoolExecutor(max_workers=w, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(_run_one, data, c, s, threads) for c, s in jobs]
+        for f in as_completed(futures):
+            r = f.result()
+            results.append(r)
+            if on_done:
+                on_done(r)
+    rep = write_report(exp)
+    rep["runs"] = sorted(results, key=lambda r: (r["curriculum"], r["seed"]))
+    return rep
