@@ -14,6 +14,7 @@ COMMANDS = [
     "tinyschool.commands.vocab",
     "tinyschool.commands.query",
     "tinyschool.commands.io",
+    "tinyschool.commands.train",
 ]
 
 
