@@ -22,6 +22,7 @@ class Recipe(GenerationConfig):
     description: str = ""
     out: str = Field("", description="corpus folder (default data/<name>)")
     license: str = "unknown"
+    experiment: str | None = Field(None, description="experiment TOML (or name in prompts/experiments) ablated at the end of the main job; none = skip")
 
     @property
     def out_dir(self) -> Path:

@@ -81,8 +81,11 @@ def print_stats(corpus: Corpus) -> None:
     print_table("top openings (first three words)", ["opening", "docs", "%"], [(r["opening"], r["docs"], r["pct"]) for r in rows])
 
 
+from tinyschool.commands.train import ablate_stage  # noqa: E402
+
 # (name, function): the README's main job, in order
 MAIN_JOB: list[tuple[str, Callable[[Recipe, Corpus, Any], Any]]] = [
     ("generate", generate_stage),
     ("summary", summary_stage),
+    ("ablate", ablate_stage),
 ]
