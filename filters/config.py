@@ -1,0 +1,59 @@
+"""`FilterConfig`: the recipe's `[filters]` table, every threshold of the cleaning stage.
+
+One sub-table per registered annotator (`[filters.length]`, `[filters.repetition]`...; its keys
+and defaults are that annotator's `Config`), plus `[filters.dedup]` and `[filters.decontam]`.
+The annotator tables are generated from the registry, so a new annotator brings its own table.
+Unknown keys are refused (extra="forbid").
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from filters.registry import ANNOTATORS, annotator_class
+
+
+class DedupConfig(BaseModel):
+    """Exact dedup on normalized text, then MinHash LSH near-dedup over word n-gram shingles."""
+
+    model_config = ConfigDict(extra="forbid")
+    exact: bool = True
+    near: bool = True
+    threshold: float = Field(0.7, gt=0, lt=1, description="Jaccard similarity the LSH band/row split is tuned for")
+    verify_jaccard: float | None = Field(0.6, ge=0, le=1, description="keep an LSH candidate pair only if its signature Jaccard estimate reaches this (None: keep all)")
+    num_perm: int = Field(128, ge=16, le=1024)
+    shingle_size: int = Field(5, ge=1, le=32, description="words per shingle")
+    seed: int = 1
+    false_positive_weight: float = Field(0.5, ge=0, le=1)
+
+
+class EvalSet(BaseModel):
+    """An eval set to decontaminate against: JSONL or Parquet, the text field, optionally an id field
+    (default: the row number, counted from 0)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    path: str
+    field: str = "text"
+    id_field: str | None = None
+
+
+class DecontamConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ngram: int = Field(13, ge=3, le=64, description="a document sharing one word n-gram of this size with an eval item is dropped")
+    eval_sets: list[EvalSet] = Field(default_factory=list)
+
+
+def _build() -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    for name in ANNOTATORS:
+        cls = annotator_class(name).Config
+        fields[name] = (cls, Field(default_factory=cls))
+    fields["dedup"] = (DedupConfig, Field(default_factory=DedupConfig))
+    fields["decontam"] = (DecontamConfig, Field(default_factory=DecontamConfig))
+    return create_model("FilterConfig", __config__=ConfigDict(extra="forbid"),
+                        __doc__="Every threshold of the cleaning stage (the recipe's [filters] table).", **fields)
+
+
+FilterConfig = _build()

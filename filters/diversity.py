@@ -1,0 +1,49 @@
+"""n-gram diversity: distinct-1/2/3 (unique word n-grams over all n-grams) and the compression ratio
+(UTF-8 bytes over zlib-compressed bytes; higher means more repetitive). The seeds report that
+diversity predicts learnability better than readability; thresholds default to None (annotate only).
+"""
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field
+
+from filters.base import Annotator, AnnotatorConfig
+
+
+class DiversityConfig(AnnotatorConfig):
+    min_distinct_1: float | None = Field(None, ge=0, le=1)
+    min_distinct_2: float | None = Field(None, ge=0, le=1)
+    min_distinct_3: float | None = Field(None, ge=0, le=1)
+    max_compression_ratio: float | None = Field(None, gt=0)
+
+
+def distinct(sorted_ngrams: np.ndarray) -> float | None:
+    s = sorted_ngrams
+    return float((1 + np.count_nonzero(s[1:] != s[:-1])) / len(s)) if len(s) else None
+
+
+def compression_ratio(text: str) -> float | None:
+    raw = text.encode("utf-8", errors="replace")
+    return len(raw) / len(zlib.compress(raw, 6)) if raw else None
+
+
+class DiversityAnnotator(Annotator):
+    name = "diversity"
+    Config = DiversityConfig
+    columns = {"distinct_1": pa.float64(), "distinct_2": pa.float64(), "distinct_3": pa.float64(), "compression_ratio": pa.float64()}
+
+    def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
+        v = {f"distinct_{n}": distinct(doc.sorted_ngrams(n)) for n in (1, 2, 3)}
+        v["compression_ratio"] = compression_ratio(doc.text)
+        c = self.cfg
+        for n in (1, 2, 3):
+            lo = getattr(c, f"min_distinct_{n}")
+            if lo is not None and v[f"distinct_{n}"] is not None and v[f"distinct_{n}"] < lo:
+                return v, f"diversity:distinct_{n}"
+        if c.max_compression_ratio is not None and v["compression_ratio"] is not None and v["compression_ratio"] > c.max_compression_ratio:
+            return v, "diversity:compression_ratio"
+        return v, None

