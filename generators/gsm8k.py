@@ -188,6 +188,12 @@ def load_examples(path: str) -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=16)
+def _with_steps(path: str, lo: int, hi: int) -> tuple[dict[str, Any], ...]:
+    rows = load_examples(path)
+    return tuple(r for r in rows if lo <= r["steps"] <= hi) or rows
+
+
 def slot_gsm8k(rng: random.Random, spec, vocab) -> list[dict[str, Any]]:
     """`count` GSM8K examples (question + converted code), at most `max` steps each when set."""
     from generators.templates import TemplateError  # (templates imports this module)
@@ -199,6 +205,6 @@ def slot_gsm8k(rng: random.Random, spec, vocab) -> list[dict[str, Any]]:
     except GSM8KError as e:
         raise TemplateError(str(e)) from None
     if spec.max is not None:
-        rows = tuple(r for r in rows if spec.min <= r["steps"] <= spec.max) or rows
+        rows = _with_steps(spec.path, spec.min, spec.max)
     picked = [rows[i] for i in rng.sample(range(len(rows)), min(spec.count, len(rows)))]
     return [{"question": r["question"], "code": r["code"]} for r in picked]
