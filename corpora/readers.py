@@ -97,21 +97,26 @@ def unescape_separator(text: str, sep: str = DEFAULT_SEPARATOR) -> str:
 
 # ---- helpers -------------------------------------------------------------------------------------------
 
-def decode(data: bytes) -> tuple[str, int]:
+def decode(data: bytes | memoryview) -> tuple[str, int]:
     """UTF-8 text and the number of undecodable sequences replaced by U+FFFD."""
     try:
-        return data.decode("utf-8"), 0
+        return str(data, "utf-8"), 0
     except UnicodeDecodeError:
-        s = data.decode("utf-8", "replace")
-        return s, s.count("\ufffd") - data.count(b"\xef\xbf\xbd")
+        s = str(data, "utf-8", "replace")
+        return s, s.count("\ufffd") - bytes(data).count(b"\xef\xbf\xbd")
 
 
-def _check_start(sf: SourceFile, head: bytes) -> bytes:
+def count_newlines(data: bytes | memoryview) -> int:
+    return int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10)) if len(data) else 0
+
+
+def _check_start(sf: SourceFile, block: memoryview) -> memoryview:
+    head = bytes(block[:3])
     if head.startswith(b"\xff\xfe") or head.startswith(b"\xfe\xff"):
         raise ImportInputError(f"{sf.path}: the file is UTF-16 (byte-order mark); convert it to UTF-8 first")
     if head.startswith(b"\xef\xbb\xbf"):
-        return head[3:]
-    return head
+        return block[3:]
+    return block
 
 
 def _skip(stream, raw, n: int) -> None:
@@ -127,17 +132,19 @@ def _skip(stream, raw, n: int) -> None:
         n -= len(got)
 
 
-def byte_blocks(stream, block: int, delims: tuple[bytes, ...]) -> Iterator[bytes]:
+def byte_blocks(stream, block: int, delims: tuple[bytes, ...]) -> Iterator[memoryview]:
     """Blocks ending just after the last delimiter within `block` bytes (or the first one after, for a
-    record longer than a block; or at the end of the stream). A block depends only on where it starts."""
-    buf = b""
+    record longer than a block; or at the end of the stream). A block depends only on where it starts.
+    Blocks are memoryviews into one buffer per read (no copy of the block itself)."""
+    rest = b""
     eof = False
     while True:
+        buf = rest
         if not eof and len(buf) < block:
             want = block - len(buf)
             more = read_exact(stream, want)
             eof = len(more) < want
-            buf += more
+            buf = buf + more if buf else more
         if not buf:
             return
         cut = max((c + len(d) for d in delims if (c := buf.rfind(d, 0, block)) >= 0), default=-1)
@@ -155,8 +162,8 @@ def byte_blocks(stream, block: int, delims: tuple[bytes, ...]) -> Iterator[bytes
                 if end < 0 and len(more) < block:
                     eof = True
                     end = len(buf)
-        yield buf[:end]
-        buf = buf[end:]
+        rest = buf[end:]
+        yield memoryview(buf)[:end]
 
 
 def _provenance(sf: SourceFile, where: dict[str, int]) -> str:
@@ -308,13 +315,14 @@ def read_jsonl(sf: SourceFile, opts: ReadOptions, state: dict[str, int]) -> Iter
             nbytes = len(block)
             if offset == 0:
                 block = _check_start(sf, block)
-                head = block.lstrip()[:1]
+                head = bytes(block[:4096]).lstrip()[:1]
                 if head == b"[":
                     raise ImportInputError(f"{sf.path}:1: a JSON array, not JSON Lines (one object per line); "
                                            "convert it, e.g. with `jq -c '.[]'`")
-            chunk = _parse_json_block(sf, opts, block, line)
+            newlines = count_newlines(block)
+            chunk = _parse_json_block(sf, opts, block, line, newlines)
             offset += nbytes
-            line += block.count(b"\n")
+            line += newlines
             chunk.state = {"offset": offset, "line": line}
             chunk.bytes_done = raw.tell()
             yield chunk
@@ -323,7 +331,7 @@ def read_jsonl(sf: SourceFile, opts: ReadOptions, state: dict[str, int]) -> Iter
         raw.close()
 
 
-def _json_fast(block: bytes, opts: ReadOptions) -> pa.Table | None:
+def _json_fast(block: memoryview, opts: ReadOptions) -> pa.Table | None:
     """Parse a block with Arrow's JSON reader; None when it refuses (the slow path then finds why)."""
     id_types = [pa.string(), pa.int64()] if opts.id_field else [None]
     for id_type in id_types:
@@ -331,7 +339,7 @@ def _json_fast(block: bytes, opts: ReadOptions) -> pa.Table | None:
         if id_type is not None:
             fields.append((opts.id_field, id_type))
         try:
-            t = pj.read_json(pa.BufferReader(block),
+            t = pj.read_json(pa.BufferReader(pa.py_buffer(block)),
                              read_options=pj.ReadOptions(use_threads=True, block_size=max(1 << 20, len(block) // 4 + 1)),
                              parse_options=pj.ParseOptions(explicit_schema=pa.schema(fields), newlines_in_values=False,
                                                            unexpected_field_behavior="ignore"))
@@ -343,21 +351,21 @@ def _json_fast(block: bytes, opts: ReadOptions) -> pa.Table | None:
     return None
 
 
-def _parse_json_block(sf: SourceFile, opts: ReadOptions, block: bytes, line: int) -> Chunk:
+def _parse_json_block(sf: SourceFile, opts: ReadOptions, block: memoryview, line: int, newlines: int) -> Chunk:
     t = _json_fast(block, opts)
     if t is not None:
-        n_lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        n_lines = newlines + (0 if block[-1] == 10 else 1)
         if t.num_rows == n_lines:
             lines = np.arange(line, line + n_lines, dtype=np.int64)
             skipped = 0
         else:  # blank lines in the block: find the line numbers of the others
-            nonblank = [i for i, s in enumerate(block.split(b"\n")) if s.strip()]
+            nonblank = [i for i, s in enumerate(bytes(block).split(b"\n")) if s.strip()]
             lines = line + np.asarray(nonblank, np.int64)
             skipped = n_lines - len(nonblank)
         texts = t[opts.text_field].combine_chunks()
         ids = pc.cast(t[opts.id_field].combine_chunks(), pa.string()) if opts.id_field else None
         return Chunk(texts, lines, ("line",), (lines,), ids=ids, skipped_blank=skipped)
-    return _parse_json_slow(sf, opts, block, line)
+    return _parse_json_slow(sf, opts, bytes(block), line)
 
 
 def _parse_json_slow(sf: SourceFile, opts: ReadOptions, block: bytes, line: int) -> Chunk:
@@ -365,9 +373,10 @@ def _parse_json_slow(sf: SourceFile, opts: ReadOptions, block: bytes, line: int)
     texts, ids, lines, bad = [], [], [], []
     replaced_total, per_doc, skipped = 0, [], 0
     tf, idf = opts.text_field, opts.id_field
+    n_newlines = block.count(b"\n")
     for i, raw_line in enumerate(block.split(b"\n")):
         if not raw_line.strip():
-            if i < block.count(b"\n"):
+            if i < n_newlines:
                 skipped += 1
             continue
         ln = line + i

@@ -165,6 +165,7 @@ def test_resume_after_interruption_gives_the_same_bytes(tmp_path):
 
 # ---- bad input ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_bad_input_errors_name_file_and_line_and_write_nothing(tmp_path):
     good = [json.dumps({"text": f"ok {i}"}) for i in range(5)]
     cases = {
@@ -191,6 +192,7 @@ def test_bad_input_errors_name_file_and_line_and_write_nothing(tmp_path):
     assert r.returncode != 0 and "nocol.parquet: no text column 'text' (columns: body" in " ".join(r.stderr.split())
 
 
+@pytest.mark.slow
 def test_skip_bad_records_failed_rows_and_undecodable_bytes_are_replaced(tmp_path):
     src = tmp_path / "mixed.jsonl"
     src.write_bytes(b'{"text": "fine"}\n{"text": "oops\n{"text": "bad byte \xff here"}\n{"title": "no text"}\n{"text": "end"}\n')
@@ -215,6 +217,7 @@ def test_skip_bad_records_failed_rows_and_undecodable_bytes_are_replaced(tmp_pat
     assert stats.replaced == 1 and raw_rows(tmp_path / "t")[0]["text"] == "caf\ufffd au lait"
 
 
+@pytest.mark.slow
 def test_existing_corpus_is_kept_refused_or_replaced(tmp_path):
     a = write_jsonl(tmp_path / "a.jsonl", [{"text": "from a"}])
     b = write_jsonl(tmp_path / "b.jsonl", [{"text": "from b"}])
@@ -261,6 +264,7 @@ def _annotated_corpus(tmp_path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_export_hf_loads_with_datasets_and_has_a_card(tmp_path):
     datasets = pytest.importorskip("datasets")
     corpus = _annotated_corpus(tmp_path)
@@ -310,6 +314,7 @@ def test_card_without_annotation_and_for_a_generated_recipe(tmp_path):
     assert "model `SmolLM2-135M-Instruct`" in card and "Not measured" in card and "| raw rows that failed | 1 |" in card
 
 
+@pytest.mark.slow
 def test_txt_round_trip_keeps_every_kept_document_byte_for_byte(tmp_path):
     corpus = _annotated_corpus(tmp_path)
     r = run_cli("export", corpus, "--format", "txt", "--out", tmp_path / "txt", "--stage", "annotated")
