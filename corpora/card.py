@@ -165,6 +165,8 @@ def dataset_card(corpus: Corpus, manifest: dict[str, Any], stats: "ExportStats")
     rows.append([f"exported ({stats.stage})", f"{stats.rows:,}"])
     if stats.failed_skipped:
         rows.append(["left out: failed rows", f"{stats.failed_skipped:,}"])
+    if stats.blank_skipped:
+        rows.append(["left out: blank documents (txt)", f"{stats.blank_skipped:,}"])
     if stats.dropped_skipped:
         rows.append(["left out: dropped by the filters", f"{stats.dropped_skipped:,}"])
     body += _table(["", "documents"], rows) + [""]

@@ -8,7 +8,8 @@ or the `<|endoftext|>`-separated text TinyStories is published in.
            that itself contains the separator is written with it escaped (`<|endoftext\\|>`, see
            `corpora.readers.escape_separator`), so that no reader ever sees a document boundary
            inside a document; `tinyschool import --split sep` undoes the escape, which makes the
-           round trip exact. Only kept documents are written in this format.
+           round trip exact. Only kept documents are written in this format, and not an empty or
+           whitespace-only one (it would read back as no document; such rows are counted).
 
 Only documents are exported: failed rows (`error` set) are left out and counted, and so are rows an
 annotated stage marks `keep = false` in the `txt` format (the `hf`/`jsonl` exports of `annotated`
@@ -50,6 +51,7 @@ class ExportStats:
     failed_skipped: int = 0
     dropped_skipped: int = 0
     escaped: int = 0  # txt: documents whose separator was escaped
+    blank_skipped: int = 0  # txt: empty or whitespace-only documents (they have no place in that format)
     bytes: int = 0
     grades: np.ndarray | None = None  # flesch_kincaid_grade of the exported documents, when the stage has it
     words: np.ndarray | None = None  # word_count of the exported documents, when the stage has it
@@ -169,6 +171,10 @@ def export_corpus(corpus: Corpus | str | Path, fmt: str, out: str | Path, stage:
                                         for r in batch.to_pylist()))
             elif fmt == "txt":
                 for text in table["text"].to_pylist():
+                    if not text or text.isspace():  # would read back as no document at all
+                        stats.blank_skipped += 1
+                        stats.rows -= 1
+                        continue
                     safe = escape_separator(text, separator)
                     stats.escaped += safe != text
                     txt.write(safe + "\n" + separator + "\n")
@@ -177,6 +183,9 @@ def export_corpus(corpus: Corpus | str | Path, fmt: str, out: str | Path, stage:
         for f in (txt, jsonl):
             if f is not None:
                 f.close()
+        if stats.rows == 0:
+            raise CorpusError(f"{corpus.root}: nothing to export: stage {stage!r} has no documents left after leaving out "
+                              f"{stats.failed_skipped} failed and {stats.dropped_skipped + stats.blank_skipped} other rows")
         if fmt == "hf":
             n = len(parts)
             for k, p in enumerate(parts):

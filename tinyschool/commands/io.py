@@ -115,5 +115,6 @@ def cmd_export(args) -> int:
             ("MB", round(stats.bytes / 1e6, 2))]
     if args.format == "txt":
         rows.append(("documents with an escaped separator", stats.escaped))
+        rows.append(("blank documents left out", stats.blank_skipped))
     print_table(f"export {args.format}: {args.corpus} -> {args.out}", ["", "value"], rows)
     return 0
