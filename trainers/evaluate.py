@@ -28,6 +28,8 @@ def doc_losses(model, docs: Sequence[np.ndarray], eot: int, context: int, batch_
         for j in range(0, len(s) - 1, context):
             windows.append(s[j:j + context + 1])
             owner.append(i)
+    by_len = sorted(range(len(windows)), key=lambda k: len(windows[k]))  # similar lengths share a batch: less padding
+    windows, owner = [windows[k] for k in by_len], [owner[k] for k in by_len]
     sums = np.zeros(len(docs))
     counts = np.zeros(len(docs))
     was_training = model.training

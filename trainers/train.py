@@ -134,7 +134,8 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
               stop_at_step: int | None = None, log: Callable[[str], None] = lambda s: None) -> dict:
     """Train one (curriculum, seed) run, resuming from its checkpoint if there is one.
 
-    `stop_at_step` ends the run early (after checkpointing), as an interruption would.
+    `stop_at_step` ends the run early without a checkpoint at that step, as a crash would: a
+    re-run resumes from the last checkpoint.
     Returns a summary: final and best validation loss, steps, tokens, tokens/s, the run folder.
     """
     cur = exp.curriculum(curriculum)
@@ -189,14 +190,14 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
         tb.add_scalar(name, float(value), at_tokens)
 
     def evaluate(at_step: int, at_tokens: int) -> None:
-        sums, counts = doc_losses(model, val_docs, prep.eot, T, cfg.batch_size, device, cfg.dtype)
+        sums, counts = doc_losses(model, val_docs, prep.eot, T, max(32, cfg.batch_size), device, cfg.dtype)
         metric("val_loss", sums.sum() / max(1, counts.sum()), at_step, at_tokens)
         for b, bname in enumerate(prep.bucket_names):
             sel = val_bucket == b
             if len(prep.bucket_names) > 1 and sel.any():
                 metric(f"val_loss/{bname}", sums[sel].sum() / max(1, counts[sel].sum()), at_step, at_tokens)
         for n, docs in extra_val.items():
-            s, c = doc_losses(model, docs, prep.eot, T, cfg.batch_size, device, cfg.dtype)
+            s, c = doc_losses(model, docs, prep.eot, T, max(32, cfg.batch_size), device, cfg.dtype)
             metric(f"val_loss/{n}", s.sum() / max(1, c.sum()), at_step, at_tokens)
 
     if step == 0:
@@ -249,7 +250,7 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
                 flush()
                 evaluate(step, tokens)
                 _write_parquet(rows, out / "metrics.parquet")
-            if step % ckpt_every == 0 or step == end:
+            if step % ckpt_every == 0 or step == total_steps:
                 flush()
                 done = step == total_steps
                 elapsed = time.perf_counter() - t0
@@ -327,7 +328,7 @@ def reference_doc_loss(exp: Experiment, prep: Prepared) -> Callable[[str], np.nd
         lrs.step()
 
     def doc_loss(source: str) -> np.ndarray:
-        s, c = doc_losses(model, prep.sources[source].docs, prep.eot, mcfg.context, cfg.batch_size, device, cfg.dtype)
+        s, c = doc_losses(model, prep.sources[source].docs, prep.eot, mcfg.context, max(32, cfg.batch_size), device, cfg.dtype)
         return s / np.maximum(c, 1)
 
     return doc_loss

@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from trainers.model import PRESETS, Transformer, preset
+from trainers.tokenizer import EOT, encode_many, eot_id, load_tokenizer, train_tokenizer
+
+
+def test_presets_span_the_llama2c_sizes():
+    n = {name: Transformer(cfg).num_params() for name, (cfg, _) in PRESETS.items() if name != "15m"}
+    assert 250_000 <= n["260k"] <= 270_000  # llama2.c stories260K
+    assert 7_000_000 <= n["7m"] <= 7_300_000  # the benchmark's model: dim 288, 6 layers, vocab 4096
+    with torch.device("meta"):
+        assert 14_500_000 <= Transformer(PRESETS["15m"][0]).num_params() <= 15_500_000  # stories15M
+
+
+def test_attention_is_causal_and_output_is_tied():
+    torch.manual_seed(0)
+    m = Transformer(preset("260k", vocab_size=64, context=32))  # grouped-query: 8 heads, 4 kv heads
+    assert m.embed.weight.data_ptr() == dict(m.named_parameters())["embed.weight"].data_ptr()
+    assert not any("output" in k or "lm_head" in k for k in m.state_dict())
+    x = torch.randint(0, 64, (2, 16))
+    y = x.clone()
+    y[:, 10:] = (y[:, 10:] + 1) % 64
+    a, b = m(x), m(y)
+    assert torch.allclose(a[:, :10], b[:, :10], atol=1e-5)
+    assert not torch.allclose(a[:, 10:], b[:, 10:], atol=1e-3)
+
+
+def test_a_few_steps_lower_the_loss():
+    torch.manual_seed(0)
+    m = Transformer(preset("tiny", vocab_size=32, context=16))
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-2, fused=True)
+    x = torch.arange(17).remainder(8).repeat(4, 1)
+    first = None
+    for _ in range(30):
+        loss = m.loss(x[:, :-1], x[:, 1:])
+        first = first if first is not None else loss.item()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    assert loss.item() < first / 3
+
+
+def test_tokenizer_is_byte_level_and_deterministic(tmp_path):
+    texts = [f"Once upon a time, a {w} dog ran to the park. Café déjà vu!" for w in ("big", "small", "red")] * 20
+    a = train_tokenizer(texts, 300, tmp_path / "a.json")
+    b = train_tokenizer(texts, 300, tmp_path / "b.json")
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    tok = load_tokenizer(tmp_path / "a.json")
+    assert tok.token_to_id(EOT) == eot_id(a)
+    odd = "zebra 🦓 naïve"  # never seen: bytes still round-trip, no unknown token
+    ids = encode_many(tok, [odd])[0]
+    assert tok.decode(ids.tolist()) == odd
+    assert tok.get_vocab_size() <= 300

@@ -1,0 +1,136 @@
+"""The training loop on a small synthetic corpus written with corpora's Corpus.write_shard."""
+import json
+import random
+
+import duckdb
+import pyarrow as pa
+import pytest
+import torch
+
+from corpora import Corpus
+from trainers.config import load_experiment
+from trainers.sample import load_run, sample_run
+from trainers.train import train_run
+
+
+def make_corpus(root, n=240, seed=0):
+    rng = random.Random(seed)
+    names, animals, things = ["Tom", "Lily", "Sam", "Mia"], ["dog", "cat", "bird", "frog"], ["ball", "kite", "box", "hat"]
+    rows = []
+    for i in range(n):
+        nm, a, t, k = rng.choice(names), rng.choice(animals), rng.choice(things), rng.randint(1, 5)
+        s = [f"Once upon a time, {nm} had a {a}.", f"The {a} liked the {t}."]
+        s += [rng.choice([f"{nm} played with the {t}.", f"The {a} found a peculiar {t}.", f"{nm} was happy."]) for _ in range(k)]
+        rows.append({"id": f"doc{i:05d}", "text": " ".join(s + ["The end."]), "grade": float(k)})
+    c = Corpus(root).init("synthetic")
+    c.write_shard("clean", "part-00000", pa.Table.from_pylist(rows))
+    return root
+
+
+EXP = """
+name = "t"
+corpus = "{corpus}"
+out = "{out}"
+seeds = [1, 2]
+scorer = "{scorer}"
+[tokenizer]
+vocab_size = 300
+[reference]
+tokens = 4000
+[train]
+tokens = 12000
+batch_size = 4
+context = 64
+eval_every = 8
+log_every = 3
+checkpoint_every = 4
+eval_docs = 16
+[samples]
+prompts = ["Once upon a time"]
+max_tokens = 12
+[[curricula]]
+name = "random"
+[[curricula]]
+name = "easy"
+order = "easy_to_hard"
+pacing = "linear"
+start = 0.3
+context_pacing = "root"
+"""
+
+
+def exp_file(tmp_path, out, scorer="column:grade"):
+    p = tmp_path / f"{out}.toml"
+    p.write_text(EXP.format(corpus=tmp_path / "corpus", out=tmp_path / out, scorer=scorer))
+    return p
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return make_corpus(tmp_path / "corpus")
+
+
+def _curve(run):
+    con = duckdb.connect()
+    rows = con.execute(f"SELECT metric, step, value FROM '{run}/metrics.parquet' WHERE metric <> 'tokens_per_s' ORDER BY ALL").fetchall()
+    con.close()
+    return rows
+
+
+@pytest.mark.slow
+def test_resume_gives_the_same_loss_curve(tmp_path, corpus):
+    whole = train_run(load_experiment(exp_file(tmp_path, "whole")), "easy", 1, threads=1)
+    exp = load_experiment(exp_file(tmp_path, "cut"))
+    part = train_run(exp, "easy", 1, threads=1, stop_at_step=14)  # a crash between the checkpoints at 12 and 16
+    ck = torch.load(tmp_path / "cut" / "easy" / "seed1" / "checkpoint.pt", weights_only=False)
+    assert ck["scheduler"]["step"] == 12 and not ck["done"] and part["steps"] < whole["steps"]
+    assert {"model", "optimizer", "lr_scheduler", "scheduler", "metrics"} <= set(ck)
+    # the re-run resumes from step 12 and must retrace the same numbers
+    resumed = train_run(exp, "easy", 1, threads=1)
+    a, b = _curve(whole["run"]), _curve(resumed["run"])
+    assert len(a) > 20 and [r[:2] for r in a] == [r[:2] for r in b]
+    assert [r[2] for r in a] == [r[2] for r in b]  # the numbers themselves, not approximately
+    assert resumed["final_val_loss"] == whole["final_val_loss"]
+    steps = {r[1] for r in a if r[0] == "train_loss"}
+    assert steps == set(range(1, whole["steps"] + 1))
+
+
+@pytest.mark.slow
+def test_run_outputs_are_queryable_and_loadable(tmp_path, corpus):
+    res = train_run(load_experiment(exp_file(tmp_path, "out")), "easy", 2, threads=1)
+    run = tmp_path / "out" / "easy" / "seed2"
+    assert res["run"] == str(run)
+    con = duckdb.connect()
+    metrics = dict(con.execute(f"SELECT metric, count(*) FROM '{run}/metrics.parquet' GROUP BY 1").fetchall())
+    # validation overall and by difficulty bucket, every N steps and at the end
+    assert metrics["val_loss"] == metrics["val_loss/easy"] == metrics["val_loss/hard"] >= 3
+    first, last = con.execute(f"SELECT first(value ORDER BY step), last(value ORDER BY step) FROM '{run}/metrics.parquet' WHERE metric = 'val_loss'").fetchone()
+    assert last < first
+    # context grows under the sequence-length curriculum; the LR warms up and decays
+    ctx = [r[0] for r in con.execute(f"SELECT value FROM '{run}/metrics.parquet' WHERE metric='context' ORDER BY step").fetchall()]
+    assert ctx[0] < ctx[-1] == 64
+    # scores are columns of a Parquet file beside the runs
+    n, buckets = con.execute(f"SELECT count(*), count(DISTINCT bucket) FROM '{tmp_path}/out/scores.parquet' WHERE score_grade IS NOT NULL").fetchone()
+    assert n == 240 and buckets == 3
+    con.close()
+    assert (run / "tokenizer.json").exists() and list((run / "tb").glob("events.out.tfevents.*"))
+    assert json.loads((run / "samples.jsonl").read_text().splitlines()[0])["prompt"] == "Once upon a time"
+    model, tok = load_run(run)
+    assert model.num_params() == res["params"]
+    a = sample_run(run, ["Once upon a time", "The dog"], seed=3, temperature=0.9, max_tokens=10)
+    b = sample_run(run, ["Once upon a time", "The dog"], seed=3, temperature=0.9, max_tokens=10)
+    assert a == b and len(a) == 2 and all(isinstance(s, str) for s in a)
+    # a finished run is not trained again
+    again = train_run(load_experiment(exp_file(tmp_path, "out")), "easy", 2, threads=1)
+    assert again["final_val_loss"] == res["final_val_loss"]
+
+
+@pytest.mark.slow
+def test_model_loss_scorer_trains_a_reference_first(tmp_path, corpus):
+    from trainers.prepare import prepare
+
+    prep = prepare(load_experiment(exp_file(tmp_path, "ml", scorer="model_loss")))
+    s = prep.sources["main"].scores["model_loss"]
+    assert len(s) == 240 and (s > 0).all() and s.std() > 0
+    con = duckdb.connect()
+    assert con.execute(f"SELECT count(score_model_loss) FROM '{tmp_path}/ml/scores.parquet'").fetchone()[0] == 240
