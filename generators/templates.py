@@ -233,3 +233,8 @@ def apply_slot_overrides(t: Template, overrides: dict[str, dict[str, Any]] | Non
 
 def render_document(t: Template, item_slots: dict[str, Any], completion: str) -> str:
     return _ENV.from_string(t.document).render({**t.constants, **item_slots, "completion": completion}).strip()
+
+
+def render_text(source: str, ctx: dict[str, Any]) -> str:
+    """Render one Jinja string of a template with the given values (e.g. a judge prompt)."""
+    return _ENV.from_string(source).render(ctx).strip()

@@ -11,10 +11,12 @@ from tinyschool import __version__
 COMMANDS = [
     "tinyschool.commands.run",
     "tinyschool.commands.generate",
+    "tinyschool.commands.annotate",
     "tinyschool.commands.vocab",
     "tinyschool.commands.query",
     "tinyschool.commands.io",
     "tinyschool.commands.train",
+    "tinyschool.commands.evaluate",
 ]
 
 

@@ -1,0 +1,127 @@
+"""`tinyschool evaluate RUN`: grade a trained run's completions with an LLM judge.
+`tinyschool eval-prompts CORPUS`: sample more story beginnings from a corpus's held-out documents."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tinyschool.ui import console, print_table
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="grade a trained run's story completions with an LLM judge")
+    p.add_argument("run", help="a run folder (runs/<experiment>/<curriculum>/seed<N>)")
+    p.add_argument("--judges", help="TOML file with [[judges]] tables (backend settings); default: the embedded model")
+    p.add_argument("--beginnings", help="JSONL of story beginnings (id, text); default prompts/eval/beginnings.jsonl")
+    p.add_argument("--count", type=int, default=8, help="beginnings to complete (default 8)")
+    p.add_argument("--temperature", type=float, help="sampling temperature of the trained model (default: the experiment's)")
+    p.add_argument("--max-tokens", type=int, default=80)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("eval-prompts", help="write story beginnings taken from a corpus's held-out documents")
+    p.add_argument("corpus")
+    p.add_argument("--count", type=int, default=50)
+    p.add_argument("--heldout", type=float, default=0.1, help="held-out fraction, as in the experiment (default 0.1)")
+    p.add_argument("--out", required=True, help="JSONL file to write")
+    p.set_defaults(func=cmd_eval_prompts)
+
+
+def load_judges(path: str | None):
+    import tomllib
+
+    from pydantic import ValidationError
+
+    from generators.config import BackendConfig
+    from tinyschool.cli import UserError
+
+    if not path:
+        return [BackendConfig(name="local", batch_size=16)]
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{p}: judges file not found")
+    try:
+        data = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{p}: invalid TOML: {e}") from None
+    judges = []
+    for i, j in enumerate(data.get("judges", [])):
+        try:
+            judges.append(BackendConfig.model_validate(j))
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise UserError(f"{p}: judges[{i}].{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    if not judges:
+        raise UserError(f"{p}: no [[judges]] tables")
+    return judges
+
+
+def eval_config_from(args, run: Path):
+    from tinyschool.evaluate import BEGINNINGS, EvalConfig
+
+    temperature = args.temperature
+    if temperature is None:
+        cfg = run / "config.json"
+        try:
+            temperature = json.loads(cfg.read_text()).get("samples", {}).get("temperature", 0.8)
+        except (OSError, ValueError, AttributeError):
+            temperature = 0.8
+    return EvalConfig(judges=load_judges(args.judges), beginnings=args.beginnings or str(BEGINNINGS), count=args.count,
+                      temperature=temperature, max_tokens=args.max_tokens, seed=args.seed)
+
+
+def print_judge_summary(path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from tinyschool.evaluate import judge_sanity
+    from trainers.judge import CRITERIA, mean_ci
+
+    t = pq.read_table(path)
+    rows = t.to_pylist()
+    labels = sorted({r["judge"] for r in rows})
+    out = []
+    for label in labels:
+        comp = [r for r in rows if r["judge"] == label and r["kind"] == "completion"]
+        cells = []
+        for c in (*CRITERIA, "overall"):
+            m, lo, hi, n = mean_ci([r[c] for r in comp if r[c] is not None])
+            cells.append("n/a" if n == 0 else (f"{m:.2f}" if n < 2 else f"{m:.2f} [{lo:.1f}, {hi:.1f}]"))
+        valid = sum(r["valid"] for r in comp)
+        out.append((label, f"{valid}/{len(comp)}", *cells))
+    print_table(f"judge scores {path}", ["judge", "valid", *CRITERIA, "overall"], out)
+    for label in labels:
+        ok, msg = judge_sanity(t, label)
+        console.print(f"judge {label} sanity check: {msg}", style=None if ok else "yellow")
+
+
+def cmd_evaluate(args) -> int:
+    from tinyschool.cli import UserError
+    from tinyschool.evaluate import evaluate_run
+
+    run = Path(args.run)
+    if not (run / "checkpoint.pt").exists():
+        raise UserError(f"{run}: not a trained run (no checkpoint.pt); train it with `tinyschool train` or `ablate`")
+    ecfg = eval_config_from(args, run)
+    try:
+        with console.status("evaluating"):
+            path = evaluate_run(run, ecfg, log=console.print)
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(str(e)) from None
+    print_judge_summary(path)
+    console.print(f"scores, judge prompts and raw answers: {path}")
+    return 0
+
+
+def cmd_eval_prompts(args) -> int:
+    from tinyschool.cli import UserError
+    from trainers.judge import beginnings_from_corpus
+
+    try:
+        rows = beginnings_from_corpus(args.corpus, args.count, args.heldout)
+    except Exception as e:  # CurriculumError, CorpusError: one line
+        raise UserError(str(e)) from None
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    console.print(f"wrote {len(rows)} beginnings from held-out documents of {args.corpus} to {out}")
+    return 0
