@@ -10,6 +10,7 @@ from typing import Callable
 from trainers.config import Experiment
 from trainers.prepare import prepare
 from trainers.report import write_report
+from trainers.train import _fingerprint, finished, run_dir
 
 
 def _run_one(exp_data: dict, curriculum: str, seed: int, threads: int) -> dict:
@@ -33,14 +34,24 @@ def run_ablation(exp: Experiment, workers: int | None = None, on_done: Callable[
     jobs, w, threads = plan(exp, workers)
     log(f"{len(jobs)} runs ({len(exp.curricula)} curricula x {len(exp.seeds)} seeds), {w} at a time, {threads} torch thread(s) each")
     data = exp.model_dump(mode="json")
-    results = []
-    with ProcessPoolExecutor(max_workers=w, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(_run_one, data, c, s, threads) for c, s in jobs]
-        for f in as_completed(futures):
-            r = f.result()
-            results.append(r)
+    results, todo = [], []
+    for c, s in jobs:  # finished runs are not started again
+        done = finished(run_dir(exp, c, s), _fingerprint(exp, exp.curriculum(c), s))
+        if done is not None:
+            results.append(done)
             if on_done:
-                on_done(r)
+                on_done(done)
+        else:
+            todo.append((c, s))
+    if todo:
+        w = min(w, len(todo))
+        with ProcessPoolExecutor(max_workers=w, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_run_one, data, c, s, threads) for c, s in todo]
+            for f in as_completed(futures):
+                r = f.result()
+                results.append(r)
+                if on_done:
+                    on_done(r)
     rep = write_report(exp)
     rep["runs"] = sorted(results, key=lambda r: (r["curriculum"], r["seed"]))
     return rep

@@ -150,6 +150,9 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     out = run_dir(exp, cur.name, seed)
     out.mkdir(parents=True, exist_ok=True)
     fp = _fingerprint(exp, cur, seed)
+    done = finished(out, fp)
+    if done is not None:
+        return done
     sched_data = build_scheduler(prep, cur, exp, seed, T, total_steps)
 
     torch.manual_seed(seed)
@@ -272,7 +275,21 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     tps = None
     if step == total_steps:
         tps = next((r["value"] for r in reversed(rows) if r["metric"] == "tokens_per_s"), None)
-    return _summary(exp, cur.name, seed, out, rows, model, tps)
+    summary = _summary(exp, cur.name, seed, out, rows, model, tps)
+    if step == total_steps:
+        (out / "summary.json").write_text(json.dumps({**summary, "fingerprint": fp}, indent=2) + "\n")
+    return summary
+
+
+def finished(out: Path, fingerprint: str) -> dict | None:
+    """The summary of a finished run with these settings, else None."""
+    p = out / "summary.json"
+    if not p.exists():
+        return None
+    d = json.loads(p.read_text())
+    if d.pop("fingerprint", None) != fingerprint:
+        raise TrainError(f"{out}: holds a run with other settings; remove the folder or change the experiment's `out`")
+    return d
 
 
 def _summary(exp, curriculum, seed, out, rows, model, tps) -> dict:

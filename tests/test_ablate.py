@@ -1,0 +1,99 @@
+"""`tinyschool ablate` and `tinyschool train` end to end, in real subprocesses."""
+import random
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from conftest import run_cli
+from corpora import Corpus
+
+
+def make_corpus(root, n=200, seed=0):
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        k = rng.randint(1, 5)
+        who = rng.choice(["Tom", "Lily", "Sam"])
+        s = [f"Once upon a time, {who} had a {rng.choice(['dog', 'cat', 'frog'])}."]
+        s += [rng.choice([f"{who} played.", "The sun was warm.", "They found a peculiar box."]) for _ in range(k)]
+        rows.append({"id": f"d{i:04d}", "text": " ".join(s + ["The end."]), "word_count": 6 * k})
+    Corpus(root).init("synthetic").write_shard("clean", "part-00000", pa.Table.from_pylist(rows))
+    return root
+
+
+EXP = """
+name = "abl"
+corpus = "{corpus}"
+out = "{out}"
+seeds = [1, 2, 3]
+scorer = "{scorer}"
+workers = 2
+[tokenizer]
+vocab_size = 300
+[train]
+tokens = 4000
+batch_size = 4
+context = 32
+eval_every = 10
+log_every = 5
+[samples]
+prompts = ["Once"]
+max_tokens = 5
+[[curricula]]
+name = "random"
+[[curricula]]
+name = "easy-to-hard"
+order = "easy_to_hard"
+pacing = "competence"
+start = 0.2
+"""
+
+
+@pytest.mark.slow
+def test_ablate_writes_a_report_with_statistics_plot_and_verdict(tmp_path):
+    make_corpus(tmp_path / "corpus")
+    exp = tmp_path / "abl.toml"
+    exp.write_text(EXP.format(corpus=tmp_path / "corpus", out=tmp_path / "runs", scorer="column:word_count"))
+    r = run_cli("ablate", exp, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "runs"
+    assert f"report: {out / 'report.md'}" in r.stdout.replace("\n", "")
+    report = (out / "report.md").read_text()
+    assert "| random | 3 |" in report and "| easy-to-hard | 3 |" in report
+    assert "final 95% CI" in report and "tokens to reach target" in report
+    assert any(line.startswith("- **easy-to-hard** vs random: **") and ("better" in line or "worse" in line or "no significant difference" in line)
+               for line in report.splitlines())
+    png = (out / "loss.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    con = duckdb.connect()
+    n, seeds = con.execute(f"SELECT count(*), count(DISTINCT seed) FROM '{out}/summary.parquet'").fetchone()
+    assert (n, seeds) == (6, 3)
+    # every run logged the same token budget
+    budgets = con.execute(f"SELECT DISTINCT max(tokens) FROM '{out}/*/seed*/metrics.parquet' GROUP BY curriculum, seed").fetchall()
+    assert len(budgets) == 1
+    # a second call finds every run finished and only rewrites the report
+    again = run_cli("ablate", exp, timeout=120)
+    assert again.returncode == 0 and (out / "report.md").read_text() == report
+
+
+@pytest.mark.slow
+def test_a_missing_column_is_one_clear_line(tmp_path):
+    make_corpus(tmp_path / "corpus", n=40)
+    exp = tmp_path / "abl.toml"
+    exp.write_text(EXP.format(corpus=tmp_path / "corpus", out=tmp_path / "runs", scorer="column:flesch_kincaid_grade"))
+    r = run_cli("train", exp, timeout=120)
+    assert r.returncode == 2
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "flesch_kincaid_grade" in err[0] and "word_count" in err[0]
+
+
+@pytest.mark.slow
+def test_bad_experiment_files_name_the_key(tmp_path):
+    exp = tmp_path / "bad.toml"
+    exp.write_text(EXP.format(corpus=tmp_path / "nowhere", out=tmp_path / "runs", scorer="length") + "\n[model]\npreset = 'tiny'\nwidth = 3\n")
+    r = run_cli("ablate", exp, timeout=60)
+    assert r.returncode == 2 and "model.width: unknown key" in r.stderr
+    exp.write_text(EXP.format(corpus=tmp_path / "nowhere", out=tmp_path / "runs", scorer="length"))
+    r = run_cli("train", exp, timeout=60)
+    assert r.returncode == 2 and "nowhere" in r.stderr and "not a corpus" in r.stderr
