@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import os
 import random
 import re
@@ -110,6 +111,7 @@ class OpenAIBackend:
         self.extra_body = dict(extra_body or {})
         # repetition_penalty is not an OpenAI parameter (OpenAI rejects it); other servers take it in the body
         self.send_repetition_penalty = base_url is not None and not any(h in base_url for h in OPENAI_HOSTS)
+        self._path = "/chat/completions" if api == "chat" else "/completions"
         self._loop = asyncio.new_event_loop()
         self._client = None
         self._limiter: RateLimiter | None = None
@@ -144,13 +146,17 @@ class OpenAIBackend:
 
     def _ensure_client(self):
         if self._client is None:
-            import httpx
             import openai
 
-            limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-            self._client = openai.AsyncOpenAI(
-                base_url=self.base_url, api_key=self.api_key, max_retries=0, timeout=self.timeout_s,
-                http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=self.timeout_s))
+            limits = _limits(self.concurrency)
+            try:  # aiohttp's pool stays flat at hundreds of connections; httpx's scans every idle one per request
+                import aiohttp  # noqa: F401
+
+                http_client = openai.DefaultAioHttpClient(limits=limits, timeout=self.timeout_s)
+            except (ImportError, RuntimeError):
+                http_client = openai.DefaultAsyncHttpxClient(limits=limits, timeout=self.timeout_s)
+            self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=0,
+                                              timeout=self.timeout_s, http_client=http_client)
             self._limiter = RateLimiter(self.rpm, self.tpm)
         return self._client
 
@@ -226,52 +232,66 @@ class OpenAIBackend:
             attempt += 1
             await asyncio.sleep(delay)
 
-    async def _send(self, r: Request):
+    def _body(self, r: Request) -> dict[str, Any]:
         s = r.sampling
-        body: dict[str, Any] = dict(self.extra_body)
-        kwargs: dict[str, Any] = {"model": self.model, "temperature": s.temperature, "top_p": s.top_p,
-                                  "max_tokens": s.max_tokens, "seed": s.seed}
+        body: dict[str, Any] = {"model": self.model, "temperature": s.temperature, "top_p": s.top_p,
+                                "max_tokens": s.max_tokens, "seed": s.seed}
+        if self.api == "chat":
+            body["messages"] = list(r.messages)
+        else:
+            body["prompt"] = render_plain(r.messages, r.prefill)
         if s.stop:
-            kwargs["stop"] = list(s.stop)
+            body["stop"] = list(s.stop)
         if self.send_repetition_penalty and s.repetition_penalty != 1.0:
-            body.setdefault("repetition_penalty", s.repetition_penalty)
+            body["repetition_penalty"] = s.repetition_penalty
         if r.json_schema is not None:
             if self.json_mode == "response_format":
-                kwargs["response_format"] = structured.response_format(r.json_schema)
+                body["response_format"] = structured.response_format(r.json_schema)
             elif self.json_mode == "guided_json":
                 body["guided_json"] = r.json_schema
-        if body:
-            kwargs["extra_body"] = body
-        if self.api == "chat":
-            return await self._client.chat.completions.create(messages=list(r.messages), **kwargs)
-        return await self._client.completions.create(prompt=render_plain(r.messages, r.prefill), **kwargs)
+        body.update(self.extra_body)
+        return body
 
-    def _completion(self, r: Request, resp: Any) -> Completion:
-        if not getattr(resp, "choices", None):
+    async def _send(self, r: Request) -> dict[str, Any]:
+        # The request body is built here and the answer parsed from its JSON bytes: the client's typed
+        # request transform and response models cost more CPU per request than everything else here
+        # together (see bench/generate_openai.py). Auth, base_url, the connection pool and the typed
+        # HTTP errors are still the openai client's.
+        raw = await self._client.post(self._path, body=self._body(r), cast_to=bytes)
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise _Failure("bad_response", f"the server answered with JSON that is not an object: {str(data)[:100]}")
+        return data
+
+    def _completion(self, r: Request, resp: dict[str, Any]) -> Completion:
+        choices = resp.get("choices")
+        if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
             raise _Failure("bad_response", "the server answered without choices")
-        choice = resp.choices[0]
-        usage = getattr(resp, "usage", None)
+        choice = choices[0]
+        usage = resp.get("usage") or {}
         if self.api == "chat":
-            msg = choice.message
-            body = msg.content or ""
-            refusal = getattr(msg, "refusal", None)
+            msg = choice.get("message") or {}
+            body = msg.get("content") or ""
+            refusal = msg.get("refusal")
             text = body
         else:
-            body = choice.text or ""
+            body = choice.get("text") or ""
             refusal = None
             text = r.prefill + body
-        pt = getattr(usage, "prompt_tokens", None)
-        ct = getattr(usage, "completion_tokens", None)
+        if not isinstance(body, str):
+            raise _Failure("bad_response", f"the answer's content is not text: {str(body)[:100]}")
+        pt = usage.get("prompt_tokens")
+        ct = usage.get("completion_tokens")
         if pt is None:
             pt = estimate_tokens("".join(m["content"] for m in r.messages) + r.prefill)
         if ct is None:
             ct = estimate_tokens(body) if body else 0
-        c = Completion(id=r.id, text=text, finish_reason=choice.finish_reason or "stop", prompt_tokens=pt,
-                       completion_tokens=ct, created_at=time.time(),
-                       extra={"response_id": getattr(resp, "id", None)})
+        finish = choice.get("finish_reason") or "stop"
+        c = Completion(id=r.id, text=text, finish_reason=finish, prompt_tokens=int(pt), completion_tokens=int(ct),
+                       created_at=time.time(), extra={"response_id": resp.get("id")})
         if refusal:
             c.error, c.error_kind = f"refusal: {refusal}", "refusal"
-        elif choice.finish_reason == "content_filter":
+        elif finish == "content_filter":
             c.error, c.error_kind = "the server's content filter stopped the answer", "refusal"
         elif not body.strip():
             c.error, c.error_kind = "empty answer", "empty"
@@ -285,6 +305,11 @@ class OpenAIBackend:
         import openai
 
         if isinstance(e, (TimeoutError, asyncio.TimeoutError, openai.APITimeoutError)):
+            root = _root_cause(e)
+            # the aiohttp transport reports a dropped connection as a connect timeout: tell them apart
+            if root is not e and "Timeout" not in type(root).__name__ and isinstance(root, (ConnectionError, OSError)) \
+                    or type(root).__name__ in ("ServerDisconnectedError", "ClientOSError", "ClientConnectionResetError"):
+                return _Failure("connection", f"connection error: {type(root).__name__}: {root}")
             return _Failure("timeout", f"no answer within {self.timeout_s:g} s")
         if isinstance(e, openai.APIStatusError):
             status = e.status_code
@@ -307,11 +332,19 @@ class OpenAIBackend:
                                 if status == 503 else None)
             return _Failure("client", f"HTTP {status}: {detail}")
         if isinstance(e, openai.APIConnectionError):
-            cause = e.__cause__ or e.__context__
-            return _Failure("connection", f"connection error: {type(cause).__name__ if cause else ''} {cause or e}".strip())
+            root = _root_cause(e)
+            return _Failure("connection", f"connection error: {type(root).__name__}: {root}")
         if isinstance(e, (ValueError, openai.APIResponseValidationError)):  # JSONDecodeError is a ValueError
             return _Failure("bad_response", f"unreadable answer: {type(e).__name__}: {e}")
         return _Failure("error", f"{type(e).__name__}: {e}")
+
+
+def _root_cause(e: BaseException) -> BaseException:
+    seen = set()
+    while (e.__cause__ or e.__context__) is not None and id(e) not in seen:
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return e
 
 
 def _error_message(e: Any) -> str:
@@ -332,3 +365,11 @@ def _error_code(e: Any) -> str | None:
         if isinstance(err, dict):
             return err.get("code") or err.get("type")
     return getattr(e, "code", None)
+
+
+def _limits(n: int):
+    try:
+        import httpx2 as httpx  # the openai client's own httpx (newer openai releases)
+    except ImportError:
+        import httpx
+    return httpx.Limits(max_connections=n, max_keepalive_connections=n)
