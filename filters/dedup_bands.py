@@ -59,44 +59,32 @@ def _split(part: np.ndarray, partitions: int, *cols: np.ndarray) -> list[tuple[n
     return [tuple(c[order][cuts[p]:cuts[p + 1]] for c in cols) for p in range(partitions)]
 
 
-def key_hash(key: str) -> int:
-    """A stable 63-bit hash of an exact-dedup key (keys are hex digests; any string works)."""
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") >> 1
+def key_hash(keys: np.ndarray) -> np.ndarray:
+    """A stable 63-bit hash per exact-dedup key (bytes), to pick its partition."""
+    return np.array([int.from_bytes(hashlib.blake2b(bytes(k), digest_size=8).digest(), "little") >> 1 for k in keys],
+                    dtype=np.int64)
 
 
 def exact_entries(keys: list[str | None], offset: int, partitions: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """One shard's (key-hash, global index) entries, split by partition; documents without a key
-    (no words) are left out, as `deduplicate` leaves them out."""
+    """One shard's (key, global index) entries, split by partition on the key's hash; documents
+    without a key (no words) are left out, as `deduplicate` leaves them out."""
     rows = [i for i, k in enumerate(keys) if k is not None]
-    hashes = np.array([key_hash(keys[i]) for i in rows], dtype=np.int64)
+    karr = np.array([keys[i].encode() for i in rows], dtype=bytes) if rows else np.empty(0, dtype="S1")
     idx = np.array(rows, dtype=np.int64) + offset
-    return _split(hashes % partitions, partitions, hashes, idx)
+    return _split(key_hash(karr) % partitions, partitions, karr, idx)
 
 
-def exact_edges(hashes: np.ndarray, idx: np.ndarray, keys_of=None) -> np.ndarray:
-    """(edges, 2) int64 [first, later] for every later document whose key equals an earlier one's.
-    `hashes` group the candidates; `keys_of(indices) -> list[str]` (optional) compares the keys
-    themselves inside a group, so a 63-bit hash collision never merges different texts."""
+def exact_edges(keys: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """(edges, 2) int64 [first, later]: every later document whose key equals an earlier one's is
+    linked to the first document with that key (as `deduplicate` merges exact copies)."""
     if len(idx) == 0:
         return np.empty((0, 2), dtype=np.int64)
-    order = np.lexsort((idx, hashes))
-    h, ix = hashes[order], idx[order]
-    starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
-    ends = np.r_[starts[1:], len(h)]
-    out = []
-    for s, e in zip(starts, ends):
-        if e - s < 2:
-            continue
-        group = ix[s:e]
-        if keys_of is None:
-            out.append(np.stack([np.full(e - s - 1, group[0]), group[1:]], axis=1))
-            continue
-        first: dict[str, int] = {}
-        for i, k in zip(group.tolist(), keys_of(group)):
-            j = first.setdefault(k, i)
-            if j != i:
-                out.append(np.array([[j, i]], dtype=np.int64))
-    return np.concatenate(out).astype(np.int64) if out else np.empty((0, 2), dtype=np.int64)
+    _, inv = np.unique(keys, return_inverse=True)
+    order = np.lexsort((idx, inv))
+    g, ix = inv[order], idx[order]
+    first = np.r_[True, g[1:] != g[:-1]]
+    head = ix[np.maximum.accumulate(np.where(first, np.arange(len(ix)), 0))]
+    return np.stack([head[~first], ix[~first]], axis=1).astype(np.int64)
 
 
 def band_entries(signatures: np.ndarray, eligible: np.ndarray, offset: int, bands: int, rows: int,
@@ -198,9 +186,7 @@ def deduplicate_banded(keys: list[str | None], signatures: np.ndarray, has_words
     if exact:
         per_shard = [exact_entries(keys[offsets[s]:offsets[s + 1]], int(offsets[s]), partitions) for s in range(len(shard_rows))]
         for p in range(partitions):
-            h = np.concatenate([x[p][0] for x in per_shard]) if per_shard else np.empty(0, np.int64)
-            ix = np.concatenate([x[p][1] for x in per_shard]) if per_shard else np.empty(0, np.int64)
-            e = exact_edges(h, ix, keys_of=lambda g: [keys[i] for i in g])
+            e = exact_edges(np.concatenate([x[p][0] for x in per_shard]), np.concatenate([x[p][1] for x in per_shard]))
             exact_dup[e[:, 1]] = True
             edges.append(e)
     pairs = 0
