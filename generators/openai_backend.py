@@ -85,7 +85,7 @@ class OpenAIBackend:
                  api: str = "chat", concurrency: int = 32, rpm: float | None = None, tpm: float | None = None,
                  max_retries: int = 6, timeout_s: float = 60.0, backoff_s: float = 1.0, backoff_max_s: float = 60.0,
                  max_retry_after_s: float = 600.0, json_mode: str = "response_format",
-                 extra_body: dict[str, Any] | None = None, **_: Any):
+                 extra_body: dict[str, Any] | None = None, http: str = "auto", **_: Any):
         try:
             import openai  # noqa: F401
         except ImportError:
@@ -109,6 +109,7 @@ class OpenAIBackend:
         self.max_retry_after_s = float(max_retry_after_s)
         self.json_mode = json_mode
         self.extra_body = dict(extra_body or {})
+        self.http = http  # auto (aiohttp when installed) | aiohttp | httpx
         # repetition_penalty is not an OpenAI parameter (OpenAI rejects it); other servers take it in the body
         self.send_repetition_penalty = base_url is not None and not any(h in base_url for h in OPENAI_HOSTS)
         self._path = "/chat/completions" if api == "chat" else "/completions"
@@ -149,11 +150,16 @@ class OpenAIBackend:
             import openai
 
             limits = _limits(self.concurrency)
-            try:  # aiohttp's pool stays flat at hundreds of connections; httpx's scans every idle one per request
-                import aiohttp  # noqa: F401
+            http_client = None
+            if self.http in ("auto", "aiohttp"):
+                try:  # aiohttp's pool stays flat at hundreds of connections; httpx's scans every idle one per request
+                    import aiohttp  # noqa: F401
 
-                http_client = openai.DefaultAioHttpClient(limits=limits, timeout=self.timeout_s)
-            except (ImportError, RuntimeError):
+                    http_client = openai.DefaultAioHttpClient(limits=limits, timeout=self.timeout_s)
+                except (ImportError, RuntimeError, AttributeError):  # no aiohttp, or an openai without it
+                    if self.http == "aiohttp":
+                        raise BackendError("backend openai: http = 'aiohttp' needs aiohttp and openai>=1.88") from None
+            if http_client is None:
                 http_client = openai.DefaultAsyncHttpxClient(limits=limits, timeout=self.timeout_s)
             self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=0,
                                               timeout=self.timeout_s, http_client=http_client)
@@ -368,8 +374,8 @@ def _error_code(e: Any) -> str | None:
 
 
 def _limits(n: int):
-    try:
-        import httpx2 as httpx  # the openai client's own httpx (newer openai releases)
-    except ImportError:
-        import httpx
-    return httpx.Limits(max_connections=n, max_keepalive_connections=n)
+    """Connection limits in the HTTP library the installed openai client uses (httpx, or httpx2 lately)."""
+    import openai._base_client as base
+
+    http = getattr(base, "httpx2", None) or getattr(base, "httpx")
+    return http.Limits(max_connections=n, max_keepalive_connections=n)

@@ -33,10 +33,11 @@ def by_prompt(log, marker):
 
 
 @pytest.mark.slow
-def test_every_fault_is_handled_and_nothing_is_lost(server):
+@pytest.mark.parametrize("http", ["aiohttp", "httpx"])
+def test_every_fault_is_handled_and_nothing_is_lost(server, http):
     requests = reqs(20)
     server.reset()
-    b = backend(server)
+    b = backend(server, http=http)
     clean = b.generate(requests)
     assert all(c.ok and c.retries == 0 for c in clean)
 
