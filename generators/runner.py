@@ -194,9 +194,10 @@ def run_generation(corpus: Corpus, recipe_name: str, cfg: GenerationConfig, back
                 c = answers[it.id]
                 rec = make_record(it, t, c, backend.name, backend.model, recipe_name, sampling_by_id[it.id], postprocess)
                 records.append(rec)
-                stats.retries += c.retries
-                stats.prompt_tokens += c.prompt_tokens
-                stats.completion_tokens += c.completion_tokens
+                if not c.cached:  # an answer from the cache costs nothing this run: not usage again
+                    stats.retries += c.retries
+                    stats.prompt_tokens += c.prompt_tokens
+                    stats.completion_tokens += c.completion_tokens
             for rec in records:
                 if rec["id"] in kept:
                     continue
