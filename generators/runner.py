@@ -112,11 +112,66 @@ def make_record(item: PromptItem, t: Template, c: Completion, backend: str, mode
     }
 
 
+def generate_shard(shard_items: list[PromptItem], missing: list[PromptItem], kept: dict[str, dict], t: Template,
+                   cfg: GenerationConfig, get_backend: Callable[[], Backend], cache: RequestCache, recipe_name: str,
+                   stats: GenerationStats, postprocess: Callable[[PromptItem, Completion], Completion] | None = None,
+                   sub_batch: int | None = None, advance: Callable[[int], None] | None = None) -> pa.Table:
+    """One shard's raw table: `kept` rows (by id) as they are, `missing` items answered from the cache
+    or the backend (`get_backend()` is called only when a request must be sent). Counts go to `stats`."""
+    answers: dict[str, Completion] = {}
+    reqs = [to_request(it, t, cfg) for it in missing]
+    backend = get_backend() if reqs else None
+    keys = {r.id: r.cache_key(backend.name, backend.model, getattr(backend, "api", "chat")) for r in reqs} if reqs else {}
+    hits = cache.get_many(keys.values()) if keys else {}
+    for r in reqs:
+        c = hits.get(keys[r.id])
+        if c is not None:
+            c.id = r.id
+            c.cached = True
+            answers[r.id] = c
+            stats.cache_hits += 1
+    if advance is not None and answers:
+        advance(len(answers))
+    pending = [r for r in reqs if r.id not in answers]
+    step = sub_batch or max(getattr(backend, "batch_size", 0) or 0, getattr(backend, "concurrency", 0) or 0, 8) * 2
+    for chunk in _chunks(pending, step):
+        # every backend's answers are checked against the template's schema before they are cached
+        got = check_all(chunk, backend.generate(chunk, progress=advance))
+        stats.requests += len(chunk)
+        cache.put_many((keys[c.id], c) for c in got)
+        for c in got:
+            answers[c.id] = c
+    sampling_by_id = {r.id: r.sampling for r in reqs}
+    records = []
+    for it in shard_items:
+        if it.id in kept:
+            records.append(kept[it.id])
+            continue
+        c = answers[it.id]
+        rec = make_record(it, t, c, backend.name, backend.model, recipe_name, sampling_by_id[it.id], postprocess)
+        records.append(rec)
+        if not c.cached:  # an answer from the cache costs nothing this run: not usage again
+            stats.retries += c.retries
+            stats.prompt_tokens += c.prompt_tokens
+            stats.completion_tokens += c.completion_tokens
+    for rec in records:
+        if rec["id"] in kept:
+            continue
+        if rec["error"] is None:
+            stats.ok += 1
+        else:
+            stats.failed += 1
+            stats.failed_by_kind[rec["error_kind"] or "error"] += 1
+    return raw_table(records)
+
+
 def run_generation(corpus: Corpus, recipe_name: str, cfg: GenerationConfig, backend_factory: Callable[[], Backend],
                    recipe_dict: dict[str, Any] | None = None, progress: Any = None,
                    postprocess: Callable[[PromptItem, Completion], Completion] | None = None,
-                   sub_batch: int | None = None) -> GenerationStats:
-    """Generate every planned item not yet stored. `progress` is a rich Progress (or None)."""
+                   sub_batch: int | None = None, run_shards: Callable[..., None] | None = None) -> GenerationStats:
+    """Generate every planned item not yet stored. `progress` is a rich Progress (or None).
+    `run_shards(todo, shards, template, stats, progress)`, when given, writes and registers the shards
+    still to do in place of the loop below (a cluster executor: `tinyschool.executors`)."""
     t0 = time.time()
     t = apply_slot_overrides(load_template(cfg.template), cfg.slot_overrides)
     items = build_plan(cfg, recipe_name, t)
@@ -154,64 +209,35 @@ def run_generation(corpus: Corpus, recipe_name: str, cfg: GenerationConfig, back
             corpus.mark_complete("raw", {"generation": stats.as_dict()})
         return stats
 
+    if run_shards is not None:
+        run_shards(todo, shards, t, stats, progress)
+        return _finish(corpus, stats, t0)
+
     backend = None
+
+    def get_backend() -> Backend:
+        nonlocal backend
+        if backend is None:
+            backend = backend_factory()
+        return backend
+
     cache = RequestCache(cfg.cache)
     task = progress.add_task("generate", total=sum(len(m) for _, m, _ in todo)) if progress is not None else None
+    advance = (lambda n: progress.advance(task, n)) if task is not None else None
     try:
         for k, missing, kept in todo:
-            answers: dict[str, Completion] = {}
-            reqs = [to_request(it, t, cfg) for it in missing]
-            if backend is None and reqs:
-                backend = backend_factory()
-            keys = {r.id: r.cache_key(backend.name, backend.model, getattr(backend, "api", "chat")) for r in reqs} if reqs else {}
-            hits = cache.get_many(keys.values()) if keys else {}
-            for r in reqs:
-                c = hits.get(keys[r.id])
-                if c is not None:
-                    c.id = r.id
-                    c.cached = True
-                    answers[r.id] = c
-                    stats.cache_hits += 1
-            if task is not None and answers:
-                progress.advance(task, len(answers))
-            pending = [r for r in reqs if r.id not in answers]
-            step = sub_batch or max(getattr(backend, "batch_size", 0) or 0, getattr(backend, "concurrency", 0) or 0, 8) * 2
-            for chunk in _chunks(pending, step):
-                cb = (lambda n: progress.advance(task, n)) if task is not None else None
-                # every backend's answers are checked against the template's schema before they are cached
-                got = check_all(chunk, backend.generate(chunk, progress=cb))
-                stats.requests += len(chunk)
-                cache.put_many((keys[c.id], c) for c in got)
-                for c in got:
-                    answers[c.id] = c
-            sampling_by_id = {r.id: r.sampling for r in reqs}
-            shard_items = shards[k]
-            records = []
-            for it in shard_items:
-                if it.id in kept:
-                    records.append(kept[it.id])
-                    continue
-                c = answers[it.id]
-                rec = make_record(it, t, c, backend.name, backend.model, recipe_name, sampling_by_id[it.id], postprocess)
-                records.append(rec)
-                if not c.cached:  # an answer from the cache costs nothing this run: not usage again
-                    stats.retries += c.retries
-                    stats.prompt_tokens += c.prompt_tokens
-                    stats.completion_tokens += c.completion_tokens
-            for rec in records:
-                if rec["id"] in kept:
-                    continue
-                if rec["error"] is None:
-                    stats.ok += 1
-                else:
-                    stats.failed += 1
-                    stats.failed_by_kind[rec["error_kind"] or "error"] += 1
-            corpus.write_shard("raw", shard_name(k), raw_table(records))
+            table = generate_shard(shards[k], missing, kept, t, cfg, get_backend, cache, recipe_name, stats,
+                                   postprocess, sub_batch, advance)
+            corpus.write_shard("raw", shard_name(k), table)
             stats.shards_written += 1
     finally:
         cache.close()
         if backend is not None:
             backend.close()
+    return _finish(corpus, stats, t0)
+
+
+def _finish(corpus: Corpus, stats: GenerationStats, t0: float) -> GenerationStats:
     stats.seconds = time.time() - t0
     total_failed = sum(
         pc.sum(pc.is_valid(tb["error"])).as_py() or 0 for _, tb in corpus.iter_stage("raw", columns=["error"])
