@@ -322,8 +322,8 @@ class OpenAIBackend:
             detail = _error_message(e)
             if status == 429:
                 code = _error_code(e)
-                if code == "insufficient_quota":
-                    return _Failure("quota", f"HTTP 429 insufficient_quota: {detail}")
+                if code == "insufficient_quota":  # billing, not rate: every later request would fail too
+                    return BackendError(f"backend openai: HTTP 429 insufficient_quota: {detail} (check the plan and billing)")
                 return _Failure("rate_limit", f"HTTP 429: {detail}", parse_retry_after(e.response.headers))
             if status in (401, 403):
                 return BackendError(f"backend openai: HTTP {status} from {self.base_url or 'api.openai.com'}: {detail} "

@@ -18,7 +18,7 @@ Faults are injected through a control endpoint, as a list of rules tried in orde
 A rule applies to a request whose prompt text contains `match` (every request when absent) while its
 `times` lasts (forever when absent). Faults: 429 (with Retry-After), 500, 503, reset (the connection is
 aborted), hang (no answer for `seconds`), truncated (a 200 whose JSON body is cut short), empty (empty
-content), refusal (a refusal text), invalid_json (an answer that does not match the schema).
+content), refusal (a refusal text), quota (429 insufficient_quota), invalid_json (an answer that does not match the schema).
 """
 from __future__ import annotations
 
@@ -242,6 +242,9 @@ async def handle(state: FakeOpenAI, reader: asyncio.StreamReader, writer: asynci
                     ra = rule.get("retry_after", 1)
                     writer.write(_error(429, "Rate limit reached, retry later", "rate_limit_exceeded",
                                         {"Retry-After": str(ra)}))
+                elif fault == "quota":
+                    entry["status"] = 429
+                    writer.write(_error(429, "You exceeded your current quota", "insufficient_quota"))
                 elif fault in ("500", "503"):
                     entry["status"] = int(fault)
                     writer.write(_error(int(fault), "the server had an error"))

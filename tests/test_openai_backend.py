@@ -222,6 +222,11 @@ def test_missing_key_and_unknown_model_are_clear_errors(server, monkeypatch):
     with pytest.raises(BackendError, match="HTTP 404.*does not exist"):
         b.generate(reqs(3))
     b.close()
+    server.reset(faults=[{"fault": "quota", "times": 1}])
+    b = backend(server)
+    with pytest.raises(BackendError, match="insufficient_quota"):
+        b.generate(reqs(3))
+    b.close()
 
 
 def test_retry_after_forms():
