@@ -20,8 +20,8 @@ class DedupConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     exact: bool = True
     near: bool = True
-    threshold: float = Field(0.7, gt=0, lt=1, description="Jaccard similarity the LSH band/row split is tuned for")
-    verify_jaccard: float | None = Field(0.6, ge=0, le=1, description="keep an LSH candidate pair only if its signature Jaccard estimate reaches this (None: keep all)")
+    threshold: float = Field(0.55, gt=0, lt=1, description="Jaccard similarity the LSH band/row split is tuned for (below verify_jaccard, so that pairs above it are almost never missed: 21 bands x 6 rows at 128 permutations find 99.8% of pairs at Jaccard 0.8)")
+    verify_jaccard: float | None = Field(0.65, ge=0, le=1, description="two documents are near duplicates when their signatures agree on this share of positions (the MinHash estimate of Jaccard similarity); None: every LSH candidate pair")
     num_perm: int = Field(128, ge=16, le=1024)
     shingle_size: int = Field(5, ge=1, le=32, description="words per shingle")
     seed: int = 1

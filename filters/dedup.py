@@ -72,7 +72,7 @@ class DedupResult:
 
 
 def deduplicate(keys: list[str | None], signatures: np.ndarray, has_words: np.ndarray, passed: np.ndarray,
-                exact: bool = True, near: bool = True, threshold: float = 0.7, verify_jaccard: float | None = 0.6,
+                exact: bool = True, near: bool = True, threshold: float = 0.55, verify_jaccard: float | None = 0.65,
                 fp_weight: float = 0.5, seed: int = 1, bands: tuple[int, int] | None = None) -> DedupResult:
     """keys: normalized-text digests (None: no text); signatures: (docs, num_perm) uint32;
     has_words: bool per doc; passed: bool per doc (passed the per-document filters)."""

@@ -271,6 +271,8 @@ def run_annotate(corpus: Corpus, cfg, vocab_path: str | Path | None, progress: A
     cfg_json = cfg.model_dump_json()
     vp = str(vocab_path) if vocab_path else None
     names = list(entries)
+    # load spaCy, textstat, the vocabulary and the eval index once, here: forked workers inherit them
+    _worker_state(cfg_json, vp)
     pool = _Pool(min(workers, len(names)))
     try:
         # step 1
