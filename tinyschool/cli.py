@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from corpora import CorpusError
     from generators.base import BackendError
     from generators.templates import TemplateError
+    from tinyschool.executors import ExecutorError
     from tinyschool.recipe import RecipeError
     from rich.markup import escape
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         rc = args.func(args)
-    except (UserError, RecipeError, TemplateError) as e:
+    except (UserError, RecipeError, TemplateError, ExecutorError) as e:
         err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         return 2
     except (CorpusError, BackendError) as e:

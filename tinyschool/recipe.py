@@ -8,8 +8,10 @@ from typing import Any
 from pydantic import ConfigDict, Field, ValidationError
 
 import prompts
+from filters.config import FilterConfig
 from generators.config import GenerationConfig
 from generators.templates import TemplateError, load_template
+from tinyschool.executors import ExecutorConfig
 
 
 class RecipeError(Exception):
@@ -23,6 +25,8 @@ class Recipe(GenerationConfig):
     out: str = Field("", description="corpus folder (default data/<name>)")
     license: str = "unknown"
     experiment: str | None = Field(None, description="experiment TOML (or name in prompts/experiments) ablated at the end of the main job; none = skip")
+    filters: FilterConfig = Field(default_factory=FilterConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
     @property
     def out_dir(self) -> Path:

@@ -10,8 +10,10 @@ from corpora import Corpus
 from corpora.query import query_arrow
 from generators.postprocess import postprocessor
 from generators.registry import make_backend
-from generators.runner import GenerationStats, run_generation
+from generators.runner import GenerationStats
 from generators.templates import load_template
+from tinyschool.commands.annotate import annotate_stage
+from tinyschool.executors import make_executor
 from tinyschool.recipe import Recipe
 from tinyschool.ui import console, print_table, progress_bar
 
@@ -20,7 +22,7 @@ def generate_stage(recipe: Recipe, corpus: Corpus, args: Any = None) -> Generati
     cfg = recipe
     recipe_dict = recipe.model_dump(mode="json")
     with progress_bar() as progress:
-        stats = run_generation(
+        stats = make_executor(recipe.executor).run_generation(
             corpus, recipe.name, cfg,
             backend_factory=lambda: make_backend(cfg.backend.name, **cfg.backend.options()),
             recipe_dict=recipe_dict, progress=progress,
@@ -86,6 +88,7 @@ from tinyschool.commands.train import ablate_stage  # noqa: E402
 # (name, function): the README's main job, in order
 MAIN_JOB: list[tuple[str, Callable[[Recipe, Corpus, Any], Any]]] = [
     ("generate", generate_stage),
+    ("annotate", annotate_stage),
     ("summary", summary_stage),
     ("ablate", ablate_stage),
 ]
