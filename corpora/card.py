@@ -60,6 +60,18 @@ def _column_counts(corpus: Corpus, stage: str, cols: list[str]) -> Counter:
     return c
 
 
+_DETAIL = re.compile(r"(?:[0-9a-f]{8,}|[0-9]+)")
+
+
+def reason_family(reason: str) -> str:
+    """A drop reason without its per-document detail, the way the cleaning report counts them:
+    "exact_duplicate:<id>" -> "exact_duplicate", "decontam:gsm8k:17" -> "decontam:gsm8k"."""
+    if reason.startswith(("near_duplicate:", "exact_duplicate:")):  # the detail is the id of the one kept
+        return reason.split(":", 1)[0]
+    head, sep, last = reason.rpartition(":")
+    return head if sep and head and _DETAIL.fullmatch(last) else reason
+
+
 def _count_failed(corpus: Corpus) -> int:
     n = 0
     for name in corpus.shard_names("raw"):
@@ -174,7 +186,7 @@ def dataset_card(corpus: Corpus, manifest: dict[str, Any], stats: "ExportStats")
         reasons: Counter = Counter()
         for (k, r), n in ann.items():
             if k is False:
-                reasons[r or "(no reason recorded)"] += n
+                reasons[reason_family(r) if r else "(no reason recorded)"] += n
         total = sum(ann.values())
         body += ["Dropped by reason:", ""]
         body += _table(["reason", "documents", "% of annotated"],
