@@ -263,7 +263,8 @@ class OpenAIBackend:
         # request transform and response models cost more CPU per request than everything else here
         # together (see bench/generate_openai.py). Auth, base_url, the connection pool and the typed
         # HTTP errors are still the openai client's.
-        raw = await self._client.post(self._path, body=self._body(r), cast_to=bytes)
+        payload = json.dumps(self._body(r), ensure_ascii=False).encode()  # bytes: the client neither copies nor re-encodes
+        raw = await self._client.post(self._path, body=payload, cast_to=bytes)
         data = json.loads(raw)
         if not isinstance(data, dict):
             raise _Failure("bad_response", f"the server answered with JSON that is not an object: {str(data)[:100]}")
