@@ -127,7 +127,7 @@ def dataset_card(corpus: Corpus, manifest: dict[str, Any], stats: "ExportStats")
     ann = _column_counts(corpus, "annotated", ["keep", "drop_reason"]) if corpus.count("annotated") else None
 
     tags = ["tinyschool", "synthetic" if kind == "generated" else "imported"]
-    data_path = {"hf": "data/train-*", "jsonl": "train.jsonl", "txt": "train.txt"}[stats.format]
+    data_path = {"hf": "data/train-*", "hf-disk": "", "jsonl": "train.jsonl", "txt": "train.txt"}[stats.format]
     head = ["---", *_license_yaml(lic), "language:", "- en", f"pretty_name: {_yaml_str(name)}",
             "size_categories:", f"- {_size_category(stats.rows)}", "task_categories:", "- text-generation",
             "tags:", *[f"- {t}" for t in tags]]
@@ -141,6 +141,7 @@ def dataset_card(corpus: Corpus, manifest: dict[str, Any], stats: "ExportStats")
     n_parts = len([f for f in stats.files if f.startswith("data/")])
     how = {"hf": f"{n_parts} Parquet file{'s' if n_parts != 1 else ''} in `data/`; "
                  "load with `datasets.load_dataset(\"parquet\", data_dir=THIS_FOLDER)`",
+           "hf-disk": "the layout `Dataset.save_to_disk` writes; load with `datasets.load_from_disk(THIS_FOLDER)`",
            "jsonl": "`train.jsonl`, one JSON object per document",
            "txt": "`train.txt`, each document followed by a line `<|endoftext|>` (the TinyStories layout); "
                   "a separator inside a document is written `<|endoftext\\|>`"}[stats.format]

@@ -3,6 +3,8 @@ or the `<|endoftext|>`-separated text TinyStories is published in.
 
 - `hf`:    OUT/data/train-00000-of-0000N.parquet + OUT/README.md (dataset card with a YAML header):
            `datasets.load_dataset("parquet", data_dir=OUT)` and `load_dataset(OUT)` read it as is.
+- `hf-disk`: the layout `Dataset.save_to_disk` writes (OUT/data-00000-of-0000N.arrow Arrow streams,
+           state.json, dataset_info.json) + OUT/README.md: `datasets.load_from_disk(OUT)` reads it.
 - `jsonl`: OUT/train.jsonl, one JSON object per document + OUT/README.md.
 - `txt`:   OUT/train.txt, each document followed by "\\n<|endoftext|>\\n" + OUT/README.md. A document
            that itself contains the separator is written with it escaped (`<|endoftext\\|>`, see
@@ -35,7 +37,7 @@ from corpora.readers import DEFAULT_SEPARATOR, escape_separator
 from corpora.schema import STAGES
 from corpora.store import Corpus, CorpusError, _fsync_dir
 
-FORMATS = ("hf", "jsonl", "txt")
+FORMATS = ("hf", "hf-disk", "jsonl", "txt")
 MARKER = ".tinyschool-export.json"
 
 ProgressFn = Callable[[int, int], None]  # (rows done, rows total)
@@ -165,6 +167,12 @@ def export_corpus(corpus: Corpus | str | Path, fmt: str, out: str | Path, stage:
                 p.parent.mkdir(exist_ok=True)
                 pq.write_table(table, p, compression="zstd", row_group_size=8192)
                 parts.append(p)
+            elif fmt == "hf-disk" and table.num_rows:
+                p = tmp / f".part-{len(parts):05d}.arrow"
+                with pa.OSFile(str(p), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+                    for batch in table.to_batches(1000):  # the batch size `datasets` writes
+                        w.write_batch(batch)
+                parts.append(p)
             elif fmt == "jsonl":
                 for batch in table.to_batches(8192):
                     jsonl.write("".join(json.dumps(r, ensure_ascii=False, default=_json_default) + "\n"
@@ -190,6 +198,8 @@ def export_corpus(corpus: Corpus | str | Path, fmt: str, out: str | Path, stage:
             n = len(parts)
             for k, p in enumerate(parts):
                 p.rename(p.parent / f"train-{k:05d}-of-{n:05d}.parquet")
+        elif fmt == "hf-disk":
+            _finish_saved_layout(tmp, parts, manifest)
         stats.grades = np.concatenate(grades) if grades else None
         stats.words = np.concatenate(words) if words else None
         stats.files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file()) + ["README.md"]
@@ -202,6 +212,30 @@ def export_corpus(corpus: Corpus | str | Path, fmt: str, out: str | Path, stage:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return stats
+
+
+def _finish_saved_layout(tmp: Path, parts: list[Path], manifest: dict[str, Any]) -> None:
+    """Name the Arrow files and write the state.json and dataset_info.json of `save_to_disk`."""
+    import hashlib
+
+    n = len(parts)
+    names = []
+    fingerprint = hashlib.sha256()
+    for k, p in enumerate(parts):
+        name = f"data-{k:05d}-of-{n:05d}.arrow"
+        p.rename(tmp / name)
+        names.append(name)
+        with open(tmp / name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                fingerprint.update(block)
+    state = {"_data_files": [{"filename": x} for x in names], "_fingerprint": fingerprint.hexdigest()[:16],
+             "_format_columns": None, "_format_kwargs": {}, "_format_type": None, "_output_all_columns": False,
+             "_split": "train"}
+    recipe = manifest.get("recipe") or {}
+    info = {"description": str(recipe.get("description") or ""), "license": str(recipe.get("license") or "unknown"),
+            "citation": "", "homepage": "", "features": None}
+    (tmp / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+    (tmp / "dataset_info.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
 def _shard_columns(corpus: Corpus, stage: str, name: str) -> list[str]:

@@ -342,3 +342,16 @@ def test_separator_escape_is_bijective():
         e = escape_separator(s)
         assert SEP not in e and unescape_separator(e) == s
     assert len({escape_separator(s) for s in samples}) == len(set(samples))
+
+
+def test_export_hf_disk_loads_with_load_from_disk_and_imports_back(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    corpus = _annotated_corpus(tmp_path)
+    stats = export_corpus(corpus, "hf-disk", tmp_path / "disk", stage="annotated")
+    ann = Corpus(corpus).read_stage("annotated")
+    assert stats.rows == ann.num_rows
+    ds = datasets.load_from_disk(str(tmp_path / "disk"))
+    assert ds["text"] == ann["text"].to_pylist() and ds["keep"] == ann["keep"].to_pylist()
+    import_corpus(tmp_path / "disk", tmp_path / "back", ReadOptions(id_field="id"))
+    assert [(r["id"], r["text"]) for r in raw_rows(tmp_path / "back")] == list(zip(ann["id"].to_pylist(),
+                                                                                    ann["text"].to_pylist()))

@@ -36,8 +36,9 @@ def register(sub) -> None:
 
     p = sub.add_parser("export", help="export a corpus as a Hugging Face dataset folder, JSON lines or TinyStories text")
     p.add_argument("corpus")
-    p.add_argument("--format", required=True, choices=["hf", "jsonl", "txt"],
-                   help="hf: data/train-*.parquet + dataset card; jsonl: train.jsonl; txt: train.txt, <|endoftext|>-separated")
+    p.add_argument("--format", required=True, choices=["hf", "hf-disk", "jsonl", "txt"],
+                   help="hf: data/train-*.parquet + dataset card (load_dataset); hf-disk: the save_to_disk layout "
+                        "(load_from_disk); jsonl: train.jsonl; txt: train.txt, <|endoftext|>-separated")
     p.add_argument("--out", required=True, help="folder to write")
     p.add_argument("--stage", choices=["clean", "annotated", "raw"],
                    help="stage to export (default: clean, else annotated, else raw)")
