@@ -25,9 +25,11 @@ The worker (trusted, no hook) enforces the wall-clock limit with SIGKILL on the 
 Python-level hooks alone are not a security boundary; the kernel limits above are what still
 hold if a program gets past the hook.
 """
+import builtins
 import json
 import numbers
 import os
+import posix
 import resource
 import select
 import shutil
@@ -52,9 +54,9 @@ BLOCKED_EVENTS = frozenset({
     "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "os.startfile",
     "subprocess.Popen", "pty.spawn", "os.kill", "os.killpg", "signal.pthread_kill",
     "_thread.start_new_thread", "sys.addaudithook", "sys.settrace", "sys.setprofile",
-    "sys._getframe", "sys._current_frames", "sys._current_exceptions", "gc.get_objects",
+    "sys._current_frames", "sys._current_exceptions", "gc.get_objects",
     "gc.get_referrers", "gc.get_referents", "function.__new__", "code.__new__",
-    "object.__getattr__", "object.__setattr__", "object.__delattr__", "resource.setrlimit",
+    "resource.setrlimit",
     "resource.prlimit", "os.symlink", "os.link", "os.chown", "os.lchown", "os.chroot", "os.setxattr",
     "os.removexattr", "os.mknod", "os.mkfifo", "webbrowser.open", "urllib.Request",
     "http.client.connect", "syslog.openlog", "mmap.__new__", "fcntl.ioctl", "cpython.remote_debugger_script",
@@ -104,58 +106,86 @@ class CappedWriter:
         return True
 
 
-def _make_hook(tmpdir, violations):
+def _make_hook(tmpdir, violations, report_fd):
+    """The audit hook. It may run while the solution has monkeypatched anything written in Python
+    (os.path, builtins...), so it relies only on what it captured here: C functions, exact str/bytes
+    paths (a str subclass or PathLike could answer differently when open() converts it again) and a
+    lexical normalisation (symlinks cannot be made: os.symlink is refused)."""
     tmp = os.path.realpath(tmpdir)
-    tmp_slash = tmp + os.sep
-    realpath, fspath, join, getcwd = os.path.realpath, os.fspath, os.path.join, os.getcwd
+    tmp_slash = tmp + "/"
+    getcwd = posix.getcwd  # C function: unaffected by `os.getcwd = ...`
+    write = posix.write
+    _type, _str, _bytes, _int, _len, _perm = type, str, bytes, int, len, PermissionError
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
     allowed = frozenset(ALLOWED_IMPORTS)
     blocked, prefixes, path_events = BLOCKED_EVENTS, BLOCKED_PREFIXES, PATH_EVENTS
     opened = [0]
 
+    def normalised(p):
+        if _type(p) is _bytes:
+            p = p.decode("utf-8", "surrogateescape")
+        if _type(p) is not _str:
+            return None
+        if not p.startswith("/"):
+            p = getcwd() + "/" + p
+        parts = []
+        for seg in p.split("/"):
+            if seg == "" or seg == ".":
+                continue
+            if seg == "..":
+                if parts:
+                    parts.pop()
+            else:
+                parts.append(seg)
+        return "/" + "/".join(parts)
+
     def inside(p):
-        try:
-            p = fspath(p)
-            if isinstance(p, bytes):
-                p = p.decode("utf-8", "surrogateescape")
-            if not isinstance(p, str):
-                return False
-            rp = realpath(join(getcwd(), p))
-        except Exception:
-            return False
-        return rp == tmp or rp.startswith(tmp_slash)
+        n = normalised(p)
+        return n is not None and (n == tmp or n.startswith(tmp_slash))
+
+    def shown(p):
+        return p[:200] if _type(p) is _str else _type(p).__name__
 
     def refuse(event, what):
-        msg = f"sandbox: {event} refused ({what})"
-        if len(violations) < 20:
+        msg = "sandbox: " + event + " refused (" + what + ")"
+        if _len(violations) < 20:
             violations.append(msg)
-        raise PermissionError(msg)
+            try:  # told to the worker at once, so a program that then wrecks its own runner is still `blocked`
+                write(report_fd, ("V:" + msg.replace("\n", " ") + "\n").encode("utf-8", "replace"))
+            except OSError:
+                pass
+        raise _perm(msg)
 
     def hook(event, args):
         if event in blocked or event.startswith(prefixes):
             refuse(event, "not allowed")
-        if event == "import":
-            name = args[0] or ""
-            if name.split(".")[0] not in allowed:
-                refuse(event, name)
+        if event == "object.__setattr__" or event == "object.__delattr__":
+            if _len(args) > 1 and args[1] == "__code__":  # swapping a function's code object
+                refuse(event, "__code__")
+        elif event == "import":
+            name = args[0]
+            if _type(name) is not _str or name.split(".")[0] not in allowed:
+                refuse(event, shown(name))
         elif event == "open":
             path = args[0]
-            if isinstance(path, int):
+            if _type(path) is _int:
                 return
             if not inside(path):
-                refuse(event, str(path)[:200])
-            mode = args[1] or "r"
-            if any(c in mode for c in "wax+"):
+                refuse(event, shown(path))
+            mode = args[1]
+            flags = args[2] if _len(args) > 2 else 0
+            if mode is None:
+                writes = _type(flags) is not _int or bool(flags & write_flags)
+            else:
+                writes = _type(mode) is not _str or "w" in mode or "a" in mode or "x" in mode or "+" in mode
+            if writes:
                 opened[0] += 1
                 if opened[0] > 32:
                     refuse(event, "too many files")
-        elif event in path_events:
+        elif event in path_events or event == "os.walk" or event == "os.fwalk":
             for a in args[:2]:
-                if isinstance(a, (str, bytes)) or hasattr(a, "__fspath__"):
-                    if not inside(a):
-                        refuse(event, str(a)[:200])
-        elif event == "os.walk" or event == "os.fwalk":
-            if args and not inside(args[0]):
-                refuse(event, str(args[0])[:200])
+                if a is not None and _type(a) is not _int and not inside(a):
+                    refuse(event, shown(a))
 
     return hook
 
@@ -213,7 +243,8 @@ def _child(job, tmpdir, wfd):
     sys.stdout = sys.__stdout__ = CappedWriter(int(limits["output_bytes"]), state)
     sys.stderr = sys.__stderr__ = CappedWriter(int(limits["output_bytes"]), state)
     sys.stdin = sys.__stdin__ = None
-    sys.addaudithook(_make_hook(tmpdir, violations))
+    saved_builtins = dict(builtins.__dict__)
+    sys.addaudithook(_make_hook(tmpdir, violations, wfd))
 
     res = {"status": "ok", "number": None, "value": None, "value_type": None, "error": None}
     entry = job.get("entry") or "solution"
@@ -244,6 +275,8 @@ def _child(job, tmpdir, wfd):
             res["error"] = f"{type(e).__name__}: {str(e)[:300]}"
         except BaseException:
             res["error"] = type(e).__name__
+    builtins.__dict__.clear()  # the solution may have replaced builtins the code below relies on
+    builtins.__dict__.update(saved_builtins)
     res["runtime_s"] = round(time.perf_counter() - t0, 6)
     res["setup_s"] = round(t0 - t_start, 6)
     if state["output_exceeded"] and res["status"] not in ("memory",):
@@ -259,7 +292,7 @@ def _child(job, tmpdir, wfd):
     except BaseException:
         data = json.dumps({"status": "crash", "error": "result not serialisable"}).encode()
     try:
-        os.write(wfd, data[:RESULT_CAP])
+        posix.write(wfd, b"R:" + data[:RESULT_CAP] + b"\n")
     except BaseException:
         pass
     os._exit(0)
@@ -319,13 +352,17 @@ def run_job(job):
         wall = time.monotonic() - t0
         cpu_used = ru.ru_utime + ru.ru_stime
         res = None
-        if not killed and os.WIFEXITED(status) and data:
-            try:
-                res = json.loads(data[:RESULT_CAP].decode("utf-8", "replace"))
+        violations = []
+        for line in data[:RESULT_CAP].decode("utf-8", "replace").splitlines():
+            if line.startswith("V:"):
+                violations.append(line[2:300])
+            elif line.startswith("R:") and not killed and os.WIFEXITED(status):
+                try:
+                    res = json.loads(line[2:])
+                except ValueError:
+                    res = None
                 if not isinstance(res, dict) or "status" not in res:
                     res = None
-            except ValueError:
-                res = None
         if res is None:
             if killed:
                 res = {"status": "timeout", "error": f"wall-clock limit of {limits['wall_s']} s reached (killed)"}
@@ -339,6 +376,8 @@ def run_job(job):
                 code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
                 res = {"status": "crash", "error": f"exited with status {code} without a result"}
             res["runtime_s"] = round(wall, 6)
+        if violations:  # whatever the child said or failed to say
+            res.update(status="blocked", error=violations[0], violations=violations[:5])
         res["wall_s"] = round(wall, 6)
         res["cpu_s"] = round(cpu_used, 6)
         return res
