@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import inspect
 import json
 import os
 import random
@@ -164,6 +165,7 @@ class OpenAIBackend:
             self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=0,
                                               timeout=self.timeout_s, http_client=http_client)
             self._limiter = RateLimiter(self.rpm, self.tpm)
+            self._post_takes_content = "content" in inspect.signature(self._client.post).parameters
         return self._client
 
     async def _generate(self, requests: list[Request], progress: Any) -> list[Completion]:
@@ -264,7 +266,11 @@ class OpenAIBackend:
         # together (see bench/generate_openai.py). Auth, base_url, the connection pool and the typed
         # HTTP errors are still the openai client's.
         payload = json.dumps(self._body(r), ensure_ascii=False).encode()  # bytes: the client neither copies nor re-encodes
-        raw = await self._client.post(self._path, body=payload, cast_to=bytes)
+        if self._post_takes_content:
+            raw = await self._client.post(self._path, content=payload, cast_to=bytes,
+                                          options={"headers": {"Content-Type": "application/json"}})
+        else:  # older openai releases: bytes go as the body
+            raw = await self._client.post(self._path, body=payload, cast_to=bytes)
         data = json.loads(raw)
         if not isinstance(data, dict):
             raise _Failure("bad_response", f"the server answered with JSON that is not an object: {str(data)[:100]}")
