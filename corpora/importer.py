@@ -321,7 +321,7 @@ def import_corpus(source: str | Path, out: str | Path, opts: ReadOptions | None 
             sf = files[fi]
             state = start_state if fi == start_file else {}
             stats.per_file.setdefault(sf.name, 0)
-            for chunk in read_chunks(sf, opts, state, scratch):
+            for chunk in _guarded(sf, read_chunks(sf, opts, state, scratch)):
                 table = chunk_table(sf, chunk, name)
                 n = table.num_rows
                 table = table.set_column(table.schema.get_field_index("sample_index"), RAW_SCHEMA.field("sample_index"),
@@ -333,8 +333,8 @@ def import_corpus(source: str | Path, out: str | Path, opts: ReadOptions | None 
                 stats.skipped_blank += chunk.skipped_blank
                 stats.per_file[sf.name] += n
                 for pos, where, msg in chunk.bad[: max(0, MAX_ERRORS_KEPT - len(stats.errors))]:
-                    loc = f"{where['line']}" if "line" in where else f"row {where['row']}"
-                    stats.errors.append(f"{sf.name}:{loc}: {msg}")
+                    loc = f":{where['line']}" if "line" in where else f": row {where['row']}"
+                    stats.errors.append(f"{sf.name}{loc}: {msg}")
                 writer.add(table, {"file": fi, "state": chunk.state, "rows": rows_done, "counters": stats.counters()})
                 if progress:
                     progress(done_before + chunk.bytes_done, stats.bytes_total)
@@ -364,6 +364,18 @@ def import_corpus(source: str | Path, out: str | Path, opts: ReadOptions | None 
         p.unlink()
     _swap_into_place(tmp, out)
     return stats
+
+
+def _guarded(sf: SourceFile, chunks):
+    """Read errors the readers did not foresee (a truncated gzip, damaged Parquet) still name the file."""
+    try:
+        yield from chunks
+    except (pa.ArrowException, UnicodeError, OSError, EOFError) as e:
+        raise ImportInputError(f"{sf.path}: cannot read it ({type(e).__name__}: {e})") from None
+    except Exception as e:
+        if type(e).__module__.startswith("zstandard") or type(e).__name__ == "ZstdError":
+            raise ImportInputError(f"{sf.path}: cannot decompress it ({e})") from None
+        raise
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:

@@ -368,6 +368,9 @@ def _parse_json_block(sf: SourceFile, opts: ReadOptions, block: memoryview, line
     return _parse_json_slow(sf, opts, bytes(block), line)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _parse_json_slow(sf: SourceFile, opts: ReadOptions, block: bytes, line: int) -> Chunk:
     """Line by line with json.loads: finds the line that is bad and says why."""
     texts, ids, lines, bad = [], [], [], []
@@ -399,13 +402,19 @@ def _parse_json_slow(sf: SourceFile, opts: ReadOptions, block: bytes, line: int)
         if not isinstance(obj[tf], str):
             _fail(sf, opts, bad, ln, where, f"text field {tf!r} is a {type(obj[tf]).__name__}, expected a string")
             continue
+        text = obj[tf]
+        if _SURROGATE.search(text):  # "\ud800" escapes decode to lone surrogates, which UTF-8 cannot hold
+            text, n = _SURROGATE.subn("\ufffd", text)
+            replaced += n
+            replaced_total += n
         if idf:
             v = obj.get(idf)
             if v is None or isinstance(v, (dict, list)):
                 _fail(sf, opts, bad, ln, where, f"id field {idf!r} is {'missing' if v is None else 'not a scalar'}")
                 continue
-            ids.append(str(v) if not isinstance(v, bool) else str(v).lower())
-        texts.append(obj[tf])
+            v = str(v) if not isinstance(v, bool) else str(v).lower()
+            ids.append(_SURROGATE.sub("\ufffd", v))
+        texts.append(text)
         lines.append(ln)
         per_doc.append(replaced)
     arr = np.asarray(lines, np.int64)

@@ -195,17 +195,17 @@ def test_bad_input_errors_name_file_and_line_and_write_nothing(tmp_path):
 @pytest.mark.slow
 def test_skip_bad_records_failed_rows_and_undecodable_bytes_are_replaced(tmp_path):
     src = tmp_path / "mixed.jsonl"
-    src.write_bytes(b'{"text": "fine"}\n{"text": "oops\n{"text": "bad byte \xff here"}\n{"title": "no text"}\n{"text": "end"}\n')
+    src.write_bytes(b'{"text": "fine"}\n{"text": "oops\n{"text": "bad byte \xff here"}\n{"title": "no text"}\n{"text": "end \\ud800"}\n')
     r = run_cli("import", src, "--out", tmp_path / "c", "--skip-bad")
     assert r.returncode == 0, r.stderr
     rows = raw_rows(tmp_path / "c")
-    assert [r["text"] for r in rows] == ["fine", "", "bad byte \ufffd here", "", "end"]
+    assert [r["text"] for r in rows] == ["fine", "", "bad byte \ufffd here", "", "end \ufffd"]  # a lone surrogate too
     failed = [r for r in rows if r["error"]]
     assert [json.loads(r["meta"])["line"] for r in failed] == [2, 4]
     assert "invalid JSON" in failed[0]["error"] and "'text' is missing" in failed[1]["error"]
     assert json.loads(rows[2]["meta"])["decode_errors"] == 1
     m = Corpus(tmp_path / "c").manifest()["stages"]["raw"]["info"]
-    assert m["failed"] == 2 and m["replaced_bytes"] == 1
+    assert m["failed"] == 2 and m["replaced_bytes"] == 2
     # the corpus works with the rest of the tool
     q = run_cli("query", tmp_path / "c", "SELECT count(*) FILTER (WHERE error IS NULL) AS ok FROM raw", "--format", "json")
     assert q.returncode == 0 and json.loads(q.stdout)["ok"] == 3
