@@ -273,7 +273,8 @@ def import_corpus(source: str | Path, out: str | Path, opts: ReadOptions | None 
         target = Corpus(out)
         if target.exists():
             m = target.manifest()
-            if m.get("kind") == "import" and _same_import(m.get("recipe") or {}, recipe) and target.is_complete("raw"):
+            if (not force and m.get("kind") == "import" and _same_import(m.get("recipe") or {}, recipe)
+                    and target.is_complete("raw")):
                 info = m["stages"]["raw"].get("info") or {}
                 stats.status = "unchanged"
                 stats.docs, stats.failed = info.get("docs", target.count("raw")), info.get("failed", 0)

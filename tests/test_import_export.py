@@ -355,3 +355,18 @@ def test_export_hf_disk_loads_with_load_from_disk_and_imports_back(tmp_path):
     import_corpus(tmp_path / "disk", tmp_path / "back", ReadOptions(id_field="id"))
     assert [(r["id"], r["text"]) for r in raw_rows(tmp_path / "back")] == list(zip(ann["id"].to_pylist(),
                                                                                     ann["text"].to_pylist()))
+
+
+def test_truncated_or_damaged_compressed_input_is_a_clear_error(tmp_path):
+    import random
+
+    rng = random.Random(0)
+    body = "".join(json.dumps({"text": " ".join(str(rng.random()) for _ in range(20))}) + "\n" for _ in range(2000))
+    packed = gzip.compress(body.encode())
+    (tmp_path / "cut.jsonl.gz").write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(ImportInputError, match=r"cut\.jsonl\.gz: cannot read it \(EOFError"):
+        import_corpus(tmp_path / "cut.jsonl.gz", tmp_path / "c")
+    (tmp_path / "bad.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"garbage" * 10)
+    with pytest.raises(ImportInputError, match=r"bad\.zst: cannot decompress it"):
+        import_corpus(tmp_path / "bad.zst", tmp_path / "c", fmt="text")
+    assert not (tmp_path / "c").exists() and not list(tmp_path.glob(".c.*"))
