@@ -36,7 +36,7 @@ FORMAT_SUFFIXES = {
     ".txt": "text", ".text": "text",
 }
 # files a dataset folder holds besides the data
-IGNORED_NAMES = {"state.json", "dataset_info.json", "dataset_dict.json", "README.md", ".gitattributes", "LICENSE",
+IGNORED_NAMES = {"state.json", "dataset_info.json", "dataset_infos.json", "dataset_dict.json", "README.md", ".gitattributes", "LICENSE",
                  "manifest.json"}
 
 
