@@ -166,7 +166,8 @@ def load_examples(path: str) -> tuple[dict[str, Any], ...]:
     """Every convertible GSM8K row: {"question", "code", "answer", "steps"}."""
     p = resolve_path(path)
     if not p.exists():
-        raise GSM8KError(f"gsm8k examples: file not found: {path} (looked in {Path.cwd()} and {prompts.ROOT.parent}); "
+        where = " and ".join(dict.fromkeys(str(d) for d in (Path.cwd(), prompts.ROOT.parent)))
+        raise GSM8KError(f"gsm8k examples: file not found: {path} (looked in {where}); "
                          "set the path of the `gsm8k` slot (recipe: [slot_overrides.examples] path = ...)")
     out = []
     with open(p, encoding="utf-8") as f:
