@@ -187,13 +187,15 @@ def _step3(root: str, work: str, name: str, dedup_cols: dict[str, list]) -> tupl
 
 # ---- the main side --------------------------------------------------------------------------------
 def fingerprint(corpus: Corpus, cfg, vocab_path: str | Path | None) -> tuple[str, dict[str, Any]]:
-    from filters.decontam import EvalIndex  # noqa: F401  (digest below reads the same bytes)
-
     raw = {n: e["sha256"] for n, e in corpus.shard_entries("raw").items()}
+    from filters.decontam import EvalSetError
+
     evals = []
     for es in cfg.decontam.eval_sets:
         p = Path(es.path)
-        evals.append([es.name, sha256_file(p) if p.exists() else None])
+        if not p.is_file():
+            raise EvalSetError(f"{p}: eval set {es.name!r} not found (filters.decontam.eval_sets)")
+        evals.append([es.name, sha256_file(p)])
     info = {"version": STAGE_VERSION, "raw": raw, "filters": cfg.model_dump(mode="json"),
             "vocab": sha256_file(Path(vocab_path)) if vocab_path else None, "eval_sets": evals}
     fp = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()

@@ -10,7 +10,8 @@ prompt required none.
 
 Lemmas come from spaCy once per distinct lower-case word form, out of context, and are cached for
 the life of the process: tagging every document would be ~100x slower, and a children's corpus has
-few distinct forms. Defaults: drop above 20% OOV tokens; drop when a required word is missing.
+few distinct forms. Defaults: drop above 20% OOV tokens; a missing required word is annotated, not
+dropped (`require_required_words = true` drops it).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ NOT_A_WORD, IN_VOCAB, OOV = 0, 1, 2
 
 class VocabularyConfig(AnnotatorConfig):
     max_oov_rate: float | None = Field(0.20, ge=0, le=1, description="drop above this share of OOV word tokens")
-    require_required_words: bool = Field(True, description="drop when a required word of the prompt is missing")
+    require_required_words: bool = Field(False, description="drop when a required word of the prompt is missing (default: annotate only; a 135M model misses them often)")
     required_slots: list[str] = Field(default_factory=lambda: ["verb", "noun", "adjective"])
     allow_slot_words: bool = Field(True, description="words of the prompt's slot values are in vocabulary")
     max_listed: int = Field(50, ge=0, description="at most this many words in oov_words")

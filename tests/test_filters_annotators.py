@@ -117,7 +117,9 @@ def test_vocabulary_lemmas_oov_and_required_words(annotators):
     assert {"astrophysicist", "chromodynamics"} <= set(v["oov_words"])
     assert v["oov_rate"] > 0.3 and reason == "vocabulary:oov_rate"
     v, reason = voc.annotate(Doc("x", "The girl sat in the sun. She was sad and the cat sat with her.", slots=SLOTS))
-    assert v["required_words_present"] is False and reason == "vocabulary:required_words_missing"
+    assert v["required_words_present"] is False and reason is None  # annotated, not dropped by default
+    strict = annotator_class("vocabulary")(FilterConfig.model_validate({"vocabulary": {"require_required_words": True}}).vocabulary, Resources(VOCAB))
+    assert strict.annotate(Doc("x", "The girl sat in the sun. She was sad.", slots=SLOTS))[1] == "vocabulary:required_words_missing"
     v, _ = voc.annotate(Doc("x", STORY, slots={}))
     assert v["required_words_present"] is None
 
