@@ -52,3 +52,31 @@ def test_tokenizer_is_byte_level_and_deterministic(tmp_path):
     ids = encode_many(tok, [odd])[0]
     assert tok.decode(ids.tolist()) == odd
     assert tok.get_vocab_size() <= 300
+
+
+def test_rope_depends_only_on_relative_position():
+    from trainers.model import apply_rope, rope_tables
+
+    cos, sin, rot = rope_tables(8, 32, 10000.0)
+    torch.manual_seed(1)
+    q, k = torch.randn(8), torch.randn(8)
+    at = lambda v, i: apply_rope(v.view(1, 1, 1, 8), cos[i].view(1, 1, 8), sin[i].view(1, 1, 8), rot).view(8)  # noqa: E731
+    assert torch.dot(at(q, 5), at(k, 2)) == pytest.approx(torch.dot(at(q, 20), at(k, 17)).item(), abs=1e-5)
+    assert torch.dot(at(q, 5), at(k, 2)) != pytest.approx(torch.dot(at(q, 5), at(k, 4)).item(), abs=1e-3)
+    assert torch.allclose(at(q, 0), q)  # position 0 is not rotated
+
+
+def test_hand_written_rmsnorm_backward_matches_autograd():
+    from trainers.model import RMSNorm
+
+    torch.manual_seed(0)
+    norm = RMSNorm(16, 1e-5)
+    with torch.no_grad():
+        norm.weight.mul_(torch.rand(16) + 0.5)
+    x = torch.randn(3, 5, 16, requires_grad=True)
+    g = torch.randn(3, 5, 16)
+    norm(x).backward(g)
+    ours = (x.grad.clone(), norm.weight.grad.clone())
+    x.grad, norm.weight.grad = None, None
+    torch.nn.functional.rms_norm(x, (16,), norm.weight, 1e-5).backward(g)
+    assert torch.allclose(ours[0], x.grad, atol=1e-5) and torch.allclose(ours[1], norm.weight.grad, atol=1e-5)

@@ -65,6 +65,27 @@ def preset(name: str, **overrides) -> ModelConfig:
     return replace(PRESETS[name][0], **{k: v for k, v in overrides.items() if v is not None})
 
 
+class _RMSNormFn(torch.autograd.Function):
+    """RMSNorm with the fused forward kernel and a hand-written backward: on a CPU the composite
+    backward of F.rms_norm makes about twice as many passes over memory."""
+
+    @staticmethod
+    def forward(ctx, x, weight, eps):
+        y, rstd = torch.ops.aten._fused_rms_norm(x, [x.shape[-1]], weight, eps)
+        ctx.save_for_backward(x, weight, rstd)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, rstd = ctx.saved_tensors
+        xh = x * rstd  # the normalized input
+        t = g * xh
+        dw = t.reshape(-1, x.shape[-1]).sum(0)
+        dot = (t @ w).unsqueeze(-1) / x.shape[-1]  # mean over features of g * w * xh
+        dx = torch.addcmul(g * w, xh, dot, value=-1).mul_(rstd)
+        return dx, dw, None
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float):
         super().__init__()
@@ -72,20 +93,28 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+        if x.device.type == "cpu" and x.dtype == torch.float32 and hasattr(torch.ops.aten, "_fused_rms_norm"):
+            return _RMSNormFn.apply(x, self.weight, self.eps)
+        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)  # GPU / autocast: the fused kernels there
 
 
-def rope_tables(head_dim: int, context: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_tables(head_dim: int, context: int, theta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """cos and sin of every (position, frequency), laid out for the "rotate half" form, and the
+    (head_dim x head_dim) matrix R with x @ R = rotate_half(x) = cat(-x2, x1)."""
     freqs = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
     angles = torch.outer(torch.arange(context, dtype=torch.float32), freqs)  # (context, head_dim/2)
-    return angles.cos(), angles.sin()
+    h = head_dim // 2
+    rot = torch.zeros(head_dim, head_dim)
+    rot[torch.arange(h) + h, torch.arange(h)] = -1.0
+    rot[torch.arange(h), torch.arange(h) + h] = 1.0
+    return torch.cat([angles.cos()] * 2, -1), torch.cat([angles.sin()] * 2, -1), rot
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    # x: (B, H, T, hd); rotate the two halves of each head (the "rotate half" layout: two slices,
-    # no interleaving, which is cheaper than complex numbers on a CPU)
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
+    # x: (B, T, heads, hd), cos/sin: (T, 1, hd). The rotation of the two halves is written as a
+    # tiny matmul instead of slices and a concatenation: on a CPU that is ~1.5x faster, forward
+    # and backward, because it makes no copies.
+    return x * cos + (x @ rot) * sin
 
 
 class Attention(nn.Module):
@@ -96,14 +125,15 @@ class Attention(nn.Module):
         self.wqkv = nn.Linear(cfg.dim, (cfg.n_heads + 2 * self.n_kv) * self.head_dim, bias=False)
         self.wo = nn.Linear(cfg.dim, cfg.dim, bias=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
         B, T, _ = x.shape
-        hd = self.head_dim
-        q, k, v = self.wqkv(x).split([self.n_heads * hd, self.n_kv * hd, self.n_kv * hd], dim=-1)
-        q = apply_rope(q.view(B, T, self.n_heads, hd).transpose(1, 2), cos, sin)
-        k = apply_rope(k.view(B, T, self.n_kv, hd).transpose(1, 2), cos, sin)
-        v = v.view(B, T, self.n_kv, hd).transpose(1, 2)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.n_kv != self.n_heads)
+        H, K = self.n_heads, self.n_kv
+        # split, not slicing: the backward of a split is one concatenation, that of a slice a
+        # zero-filled full-size gradient per slice
+        qk, v = self.wqkv(x).view(B, T, H + 2 * K, self.head_dim).split([H + K, K], dim=2)
+        q, k = apply_rope(qk, *rope).split([H, K], dim=2)  # queries and keys rotated in one go
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, T, hd)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=K != H)
         return self.wo(y.transpose(1, 2).reshape(B, T, -1))
 
 
@@ -128,8 +158,8 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.ffn = FeedForward(cfg)
 
-    def forward(self, x, cos, sin):
-        x = x + self.attn(self.attn_norm(x), cos, sin)
+    def forward(self, x, rope):
+        x = x + self.attn(self.attn_norm(x), rope)
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -144,9 +174,10 @@ class Transformer(nn.Module):
         self.embed = nn.Embedding(cfg.vocab_size, cfg.dim)
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        cos, sin = rope_tables(cfg.dim // cfg.n_heads, cfg.context, cfg.rope_theta)
+        cos, sin, rot = rope_tables(cfg.dim // cfg.n_heads, cfg.context, cfg.rope_theta)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+        self.register_buffer("rope_rot", rot, persistent=False)
         self.apply(self._init)
         for name, p in self.named_parameters():  # GPT-2's scaled init of the residual projections
             if name.endswith(("wo.weight", "w2.weight")):
@@ -168,10 +199,10 @@ class Transformer(nn.Module):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """Token ids (B, T) -> logits (B, T, vocab)."""
         T = idx.shape[1]
-        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        rope = (self.rope_cos[:T, None, :], self.rope_sin[:T, None, :], self.rope_rot)
         x = self.embed(idx)
         for layer in self.layers:
-            x = layer(x, cos, sin)
+            x = layer(x, rope)
         return F.linear(self.norm(x), self.embed.weight)  # tied output layer
 
     def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

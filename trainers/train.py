@@ -226,7 +226,9 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     pool = ThreadPoolExecutor(max_workers=1)
     nxt = pool.submit(sched_data.batch, step) if step < end else None
     model.train()
-    t0, steps_timed = time.perf_counter(), 0
+    # training time only: evaluation, checkpoints and samples are timed apart (nanoGPT's MFU
+    # likewise times iterations, not evaluations)
+    t0, side, tokens0 = time.perf_counter(), 0.0, tokens
     try:
         while step < end:
             x, y = nxt.result()
@@ -242,7 +244,6 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
             opt.zero_grad(set_to_none=True)
             lr_sched.step()
             step += 1
-            steps_timed += 1
             tokens += x.numel()
             pending.append((step, tokens, loss.detach(), gn.detach(), lr))
             if step % cfg.log_every == 0 or step == total_steps:
@@ -251,23 +252,27 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
                     progress(step, total_steps)
             if step % cfg.eval_every == 0 or step == total_steps:
                 flush()
+                ts = time.perf_counter()
                 evaluate(step, tokens)
                 _write_parquet(rows, out / "metrics.parquet")
+                side += time.perf_counter() - ts
             if step % ckpt_every == 0 or step == total_steps:
                 flush()
+                ts = time.perf_counter()
                 done = step == total_steps
-                elapsed = time.perf_counter() - t0
-                tps = tokens_timed = None
+                tps = None
                 if done:
-                    samples = write_samples(model, prep, exp, out, device)
-                    tps = (steps_timed * sched_data.tokens_per_step) / elapsed if elapsed > 0 else None
+                    train_s = ts - t0 - side
+                    tps = (tokens - tokens0) / train_s if train_s > 0 else None
                     metric("tokens_per_s", tps or 0.0, step, tokens)
+                    write_samples(model, prep, exp, out, device)
                     _write_parquet(rows, out / "metrics.parquet")
                 _save_checkpoint(ckpt_path, {
                     "fingerprint": fp, "model": model.state_dict(), "optimizer": opt.state_dict(),
                     "lr_scheduler": lr_sched.state_dict(), "scheduler": {"step": step, "seed": seed, "total_steps": total_steps},
                     "tokens": tokens, "metrics": rows, "done": done, "model_config": mcfg.to_dict(),
                     "tokens_per_s": tps})
+                side += time.perf_counter() - ts
     finally:
         pool.shutdown(wait=True)
         tb.close()
