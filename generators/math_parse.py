@@ -4,7 +4,8 @@ The model is asked for `Problem: <text>` then a fenced `solution()`; small model
 parser accepts: a ```python (or bare ```) fence, closed or cut off by the token limit; or no fence
 at all, the code then being the `def solution():` block (with any imports just before it) up to the
 first unindented line that is not code. The problem is the text before the code, after the last
-`Problem:` marker, without a trailing `Solution:`/`Answer:` label.
+`Problem:` marker, up to a `Solution:`/`Answer:` label or the first blank line (what follows is
+the model's own reasoning).
 
 A completion without both a problem (at least MIN_PROBLEM_WORDS words) and a `def solution(` is a
 failed row: `postprocess` sets `error` ("parse: <reason>: <start of the completion>") and
@@ -32,6 +33,7 @@ DEF_RE = re.compile(r"^[ \t]*def\s+solution\s*\(", re.M)
 CODE_START_RE = re.compile(r"^(?:import |from \S+ import |def |@|#)")
 PROBLEM_MARK_RE = re.compile(r"(?:^|\n)\s*\**(?:problem|question)\**\s*(?:\d+\s*)?:\**", re.I)
 TRAILING_LABEL_RE = re.compile(r"\s*\**(?:solution|answer|python(?: code)?|code)\**\s*:?\**\s*$", re.I)
+SOLUTION_LABEL_RE = re.compile(r"(?:^|\n)\s*\**(?:solution|answer|step 1|python(?: code)?)\**\s*:", re.I)
 CHAT_TOKENS_RE = re.compile(r"<\|[a-z_]+\|>")
 
 
@@ -87,6 +89,11 @@ def _clean_problem(text: str) -> str:
     marks = list(PROBLEM_MARK_RE.finditer(text))
     if marks:
         text = text[marks[-1].end():]
+    # what follows a solution label or the first blank line is the model's reasoning, not the problem
+    label = SOLUTION_LABEL_RE.search(text)
+    if label:
+        text = text[:label.start()]
+    text = re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0]
     text = TRAILING_LABEL_RE.sub("", text.strip())
     text = re.sub(r"[ \t]*\n[ \t]*", "\n", text).strip()
     return re.sub(r"[ \t]+", " ", text)
