@@ -222,9 +222,16 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
 
     end = min(total_steps, stop_at_step) if stop_at_step is not None else total_steps
     ckpt_every = cfg.checkpoint_every or cfg.eval_every
-    to_dev = (lambda t: t.to(device, non_blocking=True)) if device.type != "cpu" else (lambda t: t)
+    if device.type == "cuda":  # pinned host memory, copied to the GPU on the helper thread
+        def load(s):
+            return tuple(t.pin_memory().to(device, non_blocking=True) for t in sched_data.batch(s))
+    elif device.type != "cpu":
+        def load(s):
+            return tuple(t.to(device) for t in sched_data.batch(s))
+    else:
+        load = sched_data.batch
     pool = ThreadPoolExecutor(max_workers=1)
-    nxt = pool.submit(sched_data.batch, step) if step < end else None
+    nxt = pool.submit(load, step) if step < end else None
     model.train()
     # training time only: evaluation, checkpoints and samples are timed apart (nanoGPT's MFU
     # likewise times iterations, not evaluations)
@@ -233,8 +240,7 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
         while step < end:
             x, y = nxt.result()
             if step + 1 < end:
-                nxt = pool.submit(sched_data.batch, step + 1)  # built while this step computes
-            x, y = to_dev(x), to_dev(y)
+                nxt = pool.submit(load, step + 1)  # built while this step computes
             lr = opt.param_groups[0]["lr"]
             with autocast_for(device, cfg.dtype):
                 loss = model.loss(x, y)
