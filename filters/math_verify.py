@@ -6,7 +6,8 @@ returns a finite real number (bools, strings, None, NaN and infinities are not a
 
 Columns: `answer` (the returned number), `verified`, `sandbox_status` (ok | exception | syntax |
 no_solution | timeout | cpu | memory | output | blocked | crash | not_a_number | no_code),
-`sandbox_error`, `runtime_s` (inside the solution), and two difficulty measures for the curriculum:
+`sandbox_error`, `runtime_s` (inside the solution, in milliseconds' precision: it is a measurement,
+the one column that can differ between two runs, with a cpu/timeout status near the limits), and two difficulty measures for the curriculum:
 `ast_ops` (operation nodes in the code's AST: BinOp, UnaryOp, AugAssign, BoolOp, Compare, Call) and
 `loc` (lines of code, blank and comment-only lines excluded).
 
@@ -163,7 +164,7 @@ class MathVerifyAnnotator(Annotator):
                 status = res.status if res.status != "ok" or ok else "not_a_number"
                 err = res.error if status != "not_a_number" else f"returned {res.value_type}: {res.value}"
                 values.update(answer=res.number if ok else None, verified=ok, sandbox_status=status,
-                              sandbox_error=(err or None) and err[:300], runtime_s=res.runtime_s,
+                              sandbox_error=(err or None) and err[:300], runtime_s=round(res.runtime_s, 3),
                               ast_ops=ast_ops(code), loc=lines_of_code(code))
                 answers.append(res.number if ok else None)
             rows.append(values)

@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -234,8 +235,6 @@ class SandboxWorker:
 
 
 def _now() -> float:
-    import time
-
     return time.monotonic()
 
 

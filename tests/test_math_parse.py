@@ -105,6 +105,7 @@ def test_converted_gsm8k_examples_return_the_gsm8k_answer_in_the_sandbox():
         assert n_comments == r["steps"] >= 1
 
 
+@pytest.mark.slow
 def test_template_plan_is_deterministic_and_groups_samples():
     recipe = load_recipe(RECIPE)
     assert recipe.samples_per_prompt == 4 and recipe.shard_size % recipe.samples_per_prompt == 0
