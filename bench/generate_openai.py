@@ -7,7 +7,7 @@ does per request (retry loop, total timeout, rate-limit hooks, answer classifica
 records) and is fed in the runner's chunk size (2 x concurrency), as `run_generation` feeds it.
 Runs alternate (bare, ours, bare, ours...) and the best of each is reported.
 
-    python bench/generate_openai.py [--requests 6000] [--concurrency 256] [--rounds 3]
+    python bench/generate_openai.py [--requests 4000] [--concurrency 256] [--rounds 5]
 """
 from __future__ import annotations
 
@@ -78,9 +78,9 @@ def run_ours(b: OpenAIBackend, requests: list[Request], chunk: int) -> list[str]
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=6000)
+    ap.add_argument("--requests", type=int, default=4000)
     ap.add_argument("--concurrency", type=int, default=256)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--bare-transport", choices=["aiohttp", "httpx"], default="aiohttp",
                     help="HTTP transport of the bare loop (the backend uses aiohttp when installed, as here)")
     a = ap.parse_args(argv)

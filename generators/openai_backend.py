@@ -267,8 +267,7 @@ class OpenAIBackend:
         # HTTP errors are still the openai client's.
         payload = json.dumps(self._body(r), ensure_ascii=False).encode()  # bytes: the client neither copies nor re-encodes
         if self._post_takes_content:
-            raw = await self._client.post(self._path, content=payload, cast_to=bytes,
-                                          options={"headers": {"Content-Type": "application/json"}})
+            raw = await self._client.post(self._path, content=payload, cast_to=bytes)  # JSON is the default type
         else:  # older openai releases: bytes go as the body
             raw = await self._client.post(self._path, body=payload, cast_to=bytes)
         data = json.loads(raw)
