@@ -116,14 +116,6 @@ def write_task(root: str, work: str, name: str, rows: list[int], values: list):
     return out
 
 
-def peak_rss_task(fn: Callable, *args):
-    """Run `fn(*args)` and report this worker's pid and peak RSS (for the bench)."""
-    import resource
-
-    out = fn(*args)
-    return out, os.getpid(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 # ---- the driver ----------------------------------------------------------------------------------
 class RayExecutor:
     def __init__(self, cfg: ExecutorConfig | None = None):
@@ -291,79 +283,51 @@ class RayExecutor:
         stats.seconds = time.time() - t0
         return stats
 
-    def dedup(self, work: str, names: list[str], rows: list[int], d, bands: tuple[int, int],
-              measure: list | None = None) -> tuple[dict[str, tuple[list[int], list]], int]:
+    def dedup(self, work: str, names: list[str], rows: list[int], d, bands: tuple[int, int]
+              ) -> tuple[dict[str, tuple[list[int], list]], int]:
         """Exact + MinHash dedup of the work folder's shards as a shuffle. Returns, per shard with
         clustered rows, (rows, [(cluster_id, duplicate_of, dedup_reason)]), and the cluster count.
-        `measure` (a list), when given, collects (pid, peak RSS bytes) of every task's worker."""
+        Partitions move between tasks as Ray objects; the driver sees only the edge list (one edge
+        per duplicate) and the ids of clustered documents."""
+        from filters.dedup_bands import components
+
         ray = self.ray
         b, r = bands
         P = self.cfg.partitions or max(2, 2 * self.cfg.num_workers)
         offsets = np.r_[0, np.cumsum(rows)].astype(np.int64)
-
-        def remote(fn, **opts):
-            if measure is None:
-                return self._remote(fn, **opts)
-            rf = self._remote(peak_rss_task, **opts)
-
-            class _M:
-                @staticmethod
-                def remote(*a):
-                    return rf.remote(fn, *a)
-            return _M
-
-        def get(refs):
-            out = ray.get(refs)
-            if measure is None:
-                return out
-            measure.extend((pid, rss) for _, pid, rss in out)
-            return [o for o, _, _ in out]
-
         empty = np.empty((0, 2), np.int64)
         exact_e = empty
         if d.exact:
-            if measure is None:
-                fn = self._remote(sd.exact_shard, num_returns=P)
-                parts = [fn.remote(work, n, int(offsets[s]), P) for s, n in enumerate(names)]
-                bucket = self._remote(exact_bucket_task)
-                exact_e = np.concatenate([empty, *get([bucket.remote(p, *[x[p] for x in parts]) for p in range(P)])])
-            else:
-                parts = get([remote(sd.exact_shard).remote(work, n, int(offsets[s]), P) for s, n in enumerate(names)])
-                exact_e = np.concatenate([empty, *get([remote(sd.exact_bucket).remote(*[x[p] for x in parts]) for p in range(P)])])
+            shard = self._remote(sd.exact_shard, num_returns=P)
+            parts = [shard.remote(work, n, int(offsets[s]), P) for s, n in enumerate(names)]
+            bucket = self._remote(exact_bucket_task)
+            exact_e = np.concatenate([empty, *ray.get([bucket.remote(p, *[x[p] for x in parts]) for p in range(P)])])
+            del parts
         exact_dup = np.unique(exact_e[:, 1])
         near_e = empty
         if d.near:
             cut = np.searchsorted(exact_dup, offsets)
-            args = [(work, n, int(offsets[s]), exact_dup[cut[s]:cut[s + 1]] - offsets[s], b, r, P) for s, n in enumerate(names)]
+            shard = self._remote(sd.band_shard, num_returns=P)
+            parts = [shard.remote(work, n, int(offsets[s]), exact_dup[cut[s]:cut[s + 1]] - offsets[s], b, r, P)
+                     for s, n in enumerate(names)]
+            bucket = self._remote(band_bucket_task)
             bargs = (work, names, offsets, b, r, d.verify_jaccard)
-            if measure is None:
-                fn = self._remote(sd.band_shard, num_returns=P)
-                parts = [fn.remote(*a) for a in args]
-                bucket = self._remote(band_bucket_task)
-                near_e = np.concatenate([empty, *get([bucket.remote(p, *bargs, *[x[p] for x in parts]) for p in range(P)])])
-            else:
-                parts = get([remote(sd.band_shard).remote(*a) for a in args])
-                near_e = np.concatenate([empty, *get([remote(sd.band_bucket).remote(*bargs, *[x[p] for x in parts]) for p in range(P)])])
-        from filters.dedup_bands import components
-
+            near_e = np.concatenate([empty, *ray.get([bucket.remote(p, *bargs, *[x[p] for x in parts]) for p in range(P)])])
+            del parts
         nodes, roots = components(np.concatenate([exact_e, near_e]))
         # ids, keys and filter outcomes of the clustered documents only, read where they live
         shard_of = np.searchsorted(offsets, nodes, side="right") - 1
-        looks = {}
-        for s in np.unique(shard_of):
-            sel = np.flatnonzero(shard_of == s)
-            looks[int(s)] = (sel, remote(sd.lookup).remote(work, names[s], nodes[sel] - offsets[s]))
-        got = dict(zip(looks, get([v[1] for v in looks.values()]))) if looks else {}
+        lookup = self._remote(sd.lookup)
+        sels = {int(s): np.flatnonzero(shard_of == s) for s in np.unique(shard_of)}
+        got = dict(zip(sels, ray.get([lookup.remote(work, names[s], nodes[sel] - offsets[s]) for s, sel in sels.items()])))
         ids: list = [None] * len(nodes)
         keys: list = [None] * len(nodes)
         passed = np.zeros(len(nodes), bool)
-        for s, (sel, _) in looks.items():
+        for s, sel in sels.items():
             i_, k_, p_ = got[s]
-            for j, q in enumerate(sel):
+            for j, q in enumerate(sel.tolist()):
                 ids[q], keys[q] = i_[j], k_[j]
             passed[sel] = p_
         _, values = sd.resolve(nodes, roots, np.isin(nodes, exact_dup), ids, keys, passed)
-        columns: dict[str, tuple[list[int], list]] = {}
-        for s, (sel, _) in looks.items():
-            columns[names[s]] = ((nodes[sel] - offsets[s]).tolist(), [values[q] for q in sel])
+        columns = {names[s]: ((nodes[sel] - offsets[s]).tolist(), [values[q] for q in sel.tolist()]) for s, sel in sels.items()}
         return columns, int(len(np.unique(roots)))
