@@ -154,7 +154,10 @@ class MathVerifyAnnotator(Annotator):
         answers: list[float | None] = []
         for i, d in enumerate(docs):
             values: dict[str, Any] = {c: None for c in self.columns}
-            if parts[i] is None:
+            if d.error:  # a failed request (e.g. a parse failure): nothing to run
+                values.update(verified=False)
+                answers.append(None)
+            elif parts[i] is None:
                 values.update(verified=False, sandbox_status="no_code")
                 answers.append(None)
             else:
