@@ -127,8 +127,9 @@ price_input_per_m = 1000.0
 price_output_per_m = 2000.0
 ''')
     server.reset(faults=[{"fault": "503", "times": 2}, {"fault": "empty", "times": 1}])
-    res = run_cli("run", recipe, "--skip", "summary")
-    assert res.returncode == 0, res.stderr
+    res = run_cli("generate", recipe)
+    assert res.returncode == 1, res.stderr  # some requests failed: stored, reported, and the exit code says so
+    assert "requests failed; they are stored with their error" in res.stdout
     log = server.stats()["log"]
     ok = [e for e in log if e["status"] == 200 and e["fault"] is None]
     text = res.stdout
@@ -147,7 +148,7 @@ price_output_per_m = 2000.0
 
     # a second run: the failed one is retried; the answers of the first run are not asked again
     server.reset()
-    res = run_cli("run", recipe, "--skip", "summary")
+    res = run_cli("generate", recipe)
     assert res.returncode == 0, res.stderr
     assert server.stats()["requests"] == 1
     stored = Corpus(out)
