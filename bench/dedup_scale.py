@@ -1,0 +1,302 @@
+"""MinHash dedup of N synthetic stories (default 1M): `local` (step 2 of the cleaning stage: every
+key and signature in one process, datasketch LSH, union-find) against `ray` (the shuffle by band
+key: per-shard tasks, one task per partition, components over the edge list), on this machine.
+
+    python bench/dedup_scale.py                 # 1M stories, 2 Ray workers
+    python bench/dedup_scale.py --docs 100000   # smaller
+
+Setup (not timed in the comparison, reported): synthetic stories are written shard by shard and
+turned into the work folder the cleaning stage's step 1 writes (per shard: ids, exact keys and
+MinHash signatures of 5-word shingles), in a process pool. ~10% of the stories are near copies
+(a few words changed) and ~3% exact copies of earlier ones, anywhere in the corpus.
+Then each mode runs in its own subprocess, so that its peak memory is its own: docs/s and the peak
+RSS (VmHWM) of the driver and of every Ray process. Both modes must find the same clusters.
+Ends with one JSON line: ours = ray docs/s, reference = local docs/s.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SHINGLE = 5
+
+
+# ---- synthetic stories ---------------------------------------------------------------------------
+def _words() -> list[str]:
+    from wordfreq import top_n_list
+
+    return [w for w in top_n_list("en", 4000) if w.isalpha()][:3000]
+
+
+def _base(i: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, i])
+    return rng.integers(0, 3000, size=int(rng.integers(60, 160)))
+
+
+def story_words(i: int, seed: int) -> np.ndarray:
+    """Story i as word ids: a fresh story, or a near/exact copy of an earlier one (any shard)."""
+    rng = np.random.default_rng([seed, i, 1])
+    u = rng.random()
+    if i > 0 and u < 0.10:  # near copy: 1-4 words replaced
+        w = _base(int(rng.integers(0, i)), seed).copy()
+        k = int(rng.integers(1, 5))
+        w[rng.integers(0, len(w), size=k)] = rng.integers(0, 3000, size=k)
+        return w
+    if i > 0 and u < 0.13:  # exact copy
+        return _base(int(rng.integers(0, i)), seed)
+    return _base(i, seed)
+
+
+def _text(ids: np.ndarray, words: list[str]) -> str:
+    toks = [words[j] for j in ids]
+    out = []
+    for s in range(0, len(toks), 12):
+        out.append(" ".join(toks[s:s + 12]).capitalize() + ".")
+    return " ".join(out)
+
+
+def make_shard(work: str, name: str, start: int, stop: int, seed: int) -> int:
+    """Write the work folder's files for stories [start, stop): what step 1 of the cleaning stage writes."""
+    from filters.minhash import MinHasher, shingle_hashes
+    from filters.text import Doc, normalized_text
+
+    words = _words()
+    hasher = MinHasher(128, 1)
+    ids, keys, has_words, shingles = [], [], [], []
+    for i in range(start, stop):
+        d = Doc(f"story{i:08d}", _text(story_words(i, seed), words))
+        ids.append(d.id)
+        has_words.append(bool(d.tokens))
+        keys.append(hashlib.blake2b(normalized_text(d.tokens).encode(), digest_size=16).hexdigest())
+        shingles.append(shingle_hashes(d, SHINGLE))
+        d.release()
+    np.save(Path(work) / f"{name}.npy", hasher.signatures(shingles))
+    reason = [None if j % 17 else "length:too_short" for j in range(start, stop)]  # some fail a filter
+    pq.write_table(pa.table({"id": ids, "_reason": pa.array(reason, pa.string()), "_key": keys,
+                             "_has_words": has_words}), Path(work) / f"{name}.parquet")
+    return stop - start
+
+
+def setup(work: Path, docs: int, shard_size: int, seed: int, workers: int) -> dict:
+    meta_path = work / "meta.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta["docs"] == docs and meta["shard_size"] == shard_size and meta["seed"] == seed:
+            return meta
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    names, rows, calls = [], [], []
+    for k, start in enumerate(range(0, docs, shard_size)):
+        stop = min(docs, start + shard_size)
+        names.append(f"part-{k:05d}")
+        rows.append(stop - start)
+        calls.append((str(work), names[-1], start, stop, seed))
+    with ProcessPoolExecutor(workers) as ex:
+        list(ex.map(make_shard, *zip(*calls)))
+    meta = {"docs": docs, "shard_size": shard_size, "seed": seed, "names": names, "rows": rows,
+            "setup_s": round(time.time() - t0, 1)}
+    meta_path.write_text(json.dumps(meta))
+    return meta
+
+
+# ---- peak memory ---------------------------------------------------------------------------------
+def _hwm(pid: int) -> tuple[str, int] | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return cmd, int(line.split()[1]) * 1024
+    return None
+
+
+class PeakMemory:
+    """Peak RSS (VmHWM) of this process and all its descendants, sampled until stopped."""
+
+    def __init__(self, every: float = 0.25):
+        import psutil
+
+        self.psutil, self.every, self.peak = psutil, every, {}
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _sample(self):
+        me = self.psutil.Process()
+        for p in [me, *me.children(recursive=True)]:
+            got = _hwm(p.pid)
+            if got is None:
+                continue
+            try:
+                cmd = " ".join(p.cmdline()[:3])
+                name = cmd if ("default_worker" in cmd or "ray::" in cmd) else p.name()
+            except self.psutil.Error:
+                name = got[0]
+            key = p.pid
+            if got[1] > self.peak.get(key, ("", 0))[1]:
+                self.peak[key] = (name, got[1])
+
+    def _run(self):
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def stop(self) -> list[dict]:
+        self._sample()
+        self._stop.set()
+        self._t.join()
+        me = os.getpid()
+        out = []
+        for pid, (name, rss) in sorted(self.peak.items()):
+            kind = "driver" if pid == me else ("ray worker" if "default_worker" in name or "ray::" in name else name.split("/")[-1][:40])
+            out.append({"pid": pid, "process": kind, "peak_rss_mb": round(rss / 2**20, 1)})
+        return out
+
+
+# ---- the two modes -------------------------------------------------------------------------------
+def _digest(columns: dict[str, tuple[list[int], list]]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(columns):
+        rows, values = columns[name]
+        for r, v in sorted(zip(rows, values)):
+            h.update(json.dumps([name, r, *v]).encode())
+    return h.hexdigest()
+
+
+def run_local(work: Path, meta: dict) -> dict:
+    """Step 2 of `filters.stage.run_annotate`: gather every key and signature, `deduplicate`."""
+    import pyarrow.compute as pc
+
+    from filters.config import DedupConfig
+    from filters.dedup import deduplicate, optimal_bands
+
+    d = DedupConfig()
+    b, r = optimal_bands(d.threshold, d.num_perm, d.false_positive_weight)[:2]
+    t0 = time.time()
+    ids, keys, has_words, passed, sigs = [], [], [], [], []
+    for n in meta["names"]:
+        t = pq.read_table(work / f"{n}.parquet")
+        ids += t.column("id").to_pylist()
+        keys += t.column("_key").to_pylist()
+        has_words += t.column("_has_words").to_pylist()
+        passed += pc.is_null(t.column("_reason")).to_pylist()
+        sigs.append(np.load(work / f"{n}.npy"))
+    signatures = np.concatenate(sigs)
+    del sigs
+    res = deduplicate(keys, signatures, np.array(has_words), np.array(passed), exact=d.exact, near=d.near,
+                      threshold=d.threshold, verify_jaccard=d.verify_jaccard, fp_weight=d.false_positive_weight,
+                      seed=d.seed, bands=(b, r))
+    columns: dict[str, tuple[list[int], list]] = {}
+    offsets = np.r_[0, np.cumsum(meta["rows"])]
+    for i in np.flatnonzero(res.representative >= 0).tolist():
+        rep = int(res.representative[i])
+        s = int(np.searchsorted(offsets, i, side="right") - 1)
+        dup = rep != i
+        reason = None if not dup else (f"exact_duplicate:{ids[rep]}" if res.exact_dup[i] and keys[i] == keys[rep] else f"near_duplicate:{ids[rep]}")
+        rows, values = columns.setdefault(meta["names"][s], ([], []))
+        rows.append(i - int(offsets[s]))
+        values.append((ids[rep], ids[rep] if dup else None, reason))
+    seconds = time.time() - t0
+    return {"seconds": seconds, "clusters": int(len(np.unique(res.cluster[res.cluster >= 0]))), "digest": _digest(columns),
+            "duplicates": int(sum(v[1] is not None for _, vs in columns.values() for v in vs))}
+
+
+def run_ray(work: Path, meta: dict, workers: int, object_store_mb: int) -> dict:
+    import ray
+
+    from filters.config import DedupConfig
+    from filters.dedup import optimal_bands
+    from tinyschool.executors import ExecutorConfig
+    from tinyschool.executors.ray_executor import RayExecutor
+
+    d = DedupConfig()
+    b, r = optimal_bands(d.threshold, d.num_perm, d.false_positive_weight)[:2]
+    ray.init(num_cpus=workers, object_store_memory=object_store_mb * 2**20, include_dashboard=False, log_to_driver=False)
+    ex = RayExecutor(ExecutorConfig(kind="ray", num_workers=workers))
+    t0 = time.time()
+    columns, clusters = ex.dedup(str(work), meta["names"], meta["rows"], d, (b, r))
+    seconds = time.time() - t0
+    out = {"seconds": seconds, "clusters": clusters, "digest": _digest(columns),
+           "duplicates": int(sum(v[1] is not None for _, vs in columns.values() for v in vs))}
+    return out, ray
+
+
+def child(args) -> None:
+    work = Path(args.dir)
+    meta = json.loads((work / "meta.json").read_text())
+    mem = PeakMemory()
+    if args.mode == "local":
+        out = run_local(work, meta)
+        out["memory"] = mem.stop()
+    else:
+        out, ray = run_ray(work, meta, args.workers, args.object_store_mb)
+        out["memory"] = mem.stop()  # before shutdown: the workers are still there to be read
+        ray.shutdown()
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--docs", type=int, default=1_000_000)
+    ap.add_argument("--shard-size", type=int, default=50_000)
+    ap.add_argument("--workers", type=int, default=2, help="Ray workers (CPUs of the local Ray) and setup processes")
+    ap.add_argument("--object-store-mb", type=int, default=1024)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dir", default=None, help="work folder (default /tmp/tinyschool-dedup-scale-<docs>; kept for re-runs)")
+    ap.add_argument("--mode", choices=["local", "ray"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    args.dir = args.dir or f"/tmp/tinyschool-dedup-scale-{args.docs}"
+    if args.mode:
+        return child(args)
+    meta = setup(Path(args.dir), args.docs, args.shard_size, args.seed, args.workers)
+    print(f"setup: {args.docs} stories in {len(meta['names'])} shards, signatures written in {meta['setup_s']} s "
+          f"({args.docs / max(meta['setup_s'], 1e-9):.0f} docs/s with {args.workers} processes; reused when present)")
+    results = {}
+    for mode in ("local", "ray"):
+        cmd = [sys.executable, __file__, "--mode", mode, "--dir", args.dir, "--docs", str(args.docs),
+               "--workers", str(args.workers), "--object-store-mb", str(args.object_store_mb)]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        line = next((x for x in p.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if p.returncode != 0 or line is None:
+            sys.exit(f"{mode} run failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
+        results[mode] = json.loads(line[len("RESULT "):])
+    for mode, r in results.items():
+        r["docs_per_s"] = args.docs / r["seconds"]
+        print(f"\n{mode}: {r['seconds']:.1f} s, {r['docs_per_s']:.0f} docs/s, {r['clusters']} clusters, {r['duplicates']} duplicates")
+        print(f"  {'pid':>8}  {'process':<42} peak RSS (MB)")
+        for m in r["memory"]:
+            print(f"  {m['pid']:>8}  {m['process']:<42} {m['peak_rss_mb']:>10.1f}")
+        workers = [m["peak_rss_mb"] for m in r["memory"] if m["process"] == "ray worker"]
+        drv = next(m["peak_rss_mb"] for m in r["memory"] if m["process"] == "driver")
+        r["driver_peak_mb"], r["max_worker_peak_mb"] = drv, max(workers) if workers else None
+    same = results["local"]["digest"] == results["ray"]["digest"]
+    print(f"\nsame clusters, representatives and reasons in both modes: {same}")
+    loc, ray_ = results["local"], results["ray"]
+    print(f"peak memory of the largest process: local {loc['driver_peak_mb']:.0f} MB (the driver holds every signature), "
+          f"ray {max(ray_['driver_peak_mb'], ray_['max_worker_peak_mb'] or 0):.0f} MB (driver {ray_['driver_peak_mb']:.0f} MB, "
+          f"largest worker {ray_['max_worker_peak_mb']:.0f} MB)")
+    print(json.dumps({"metric": "docs_per_s", "ours": round(ray_["docs_per_s"]), "reference": round(loc["docs_per_s"]),
+                      "ratio": round(ray_["docs_per_s"] / loc["docs_per_s"], 2), "target": 1.0, "docs": args.docs,
+                      "identical": same, "local_peak_mb": loc["driver_peak_mb"], "ray_driver_peak_mb": ray_["driver_peak_mb"],
+                      "ray_max_worker_peak_mb": ray_["max_worker_peak_mb"]}))
+    if not same:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
