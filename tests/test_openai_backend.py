@@ -13,7 +13,7 @@ from generators.structured import resolve_schema
 from openai_server import REFUSAL, server_fixture, window_counts
 
 server = server_fixture()
-JITTER = 0.1  # seconds between a request leaving the client and the server logging it, at most
+JITTER = 0.3  # seconds between a request leaving the client and the server logging it, at most (loaded CI)
 
 
 def reqs(n, max_tokens=8, **kw):
@@ -104,22 +104,22 @@ def test_rpm_limit_is_honoured(server):
     server.reset()
     rpm = 1200  # 20 requests/s, burst of one second's worth
     b = backend(server, concurrency=64, rpm=rpm)
-    got = b.generate(reqs(50))
+    got = b.generate(reqs(60))
     b.close()
     log = server.stats()["log"]
-    assert all(c.ok for c in got) and len(log) == 50
+    assert all(c.ok for c in got) and len(log) == 60
     times = [e["t"] for e in log]
     rate, burst = rpm / 60, rpm / 60
     # the bucket bounds send times; arrival times at the server also carry connection set-up jitter (JITTER)
     for window in (0.25, 0.5, 1.0):
         assert window_counts(times, [1] * len(times), window) <= burst + rate * (window + JITTER) + 1
-    # without the limit the 50 requests arrive at once, far above the bound
+    # without the limit the 60 requests arrive at once, far above the bound
     server.reset()
     b = backend(server, concurrency=64)
-    b.generate(reqs(50))
+    b.generate(reqs(60))
     b.close()
     fast = [e["t"] for e in server.stats()["log"]]
-    assert window_counts(fast, [1] * 50, 0.5) > burst + rate * (0.5 + JITTER) + 1
+    assert window_counts(fast, [1] * 60, 0.5) > burst + rate * (0.5 + JITTER) + 1
 
 
 @pytest.mark.slow
