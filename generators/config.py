@@ -33,6 +33,7 @@ class BackendConfig(BaseModel):
     rpm: float | None = Field(None, gt=0)
     tpm: float | None = Field(None, gt=0)
     max_retries: int = Field(6, ge=0)
+    retry_budget: int | None = Field(None, ge=0)  # retries for the whole run, all requests together
     timeout_s: float = Field(60.0, gt=0)
     backoff_s: float = Field(1.0, ge=0)  # first retry waits about this long, doubling each time
     backoff_max_s: float = Field(60.0, ge=0)

@@ -86,7 +86,8 @@ class OpenAIBackend:
                  api: str = "chat", concurrency: int = 32, rpm: float | None = None, tpm: float | None = None,
                  max_retries: int = 6, timeout_s: float = 60.0, backoff_s: float = 1.0, backoff_max_s: float = 60.0,
                  max_retry_after_s: float = 600.0, json_mode: str = "response_format",
-                 extra_body: dict[str, Any] | None = None, http: str = "auto", **_: Any):
+                 extra_body: dict[str, Any] | None = None, http: str = "auto", retry_budget: int | None = None,
+                 **_: Any):
         try:
             import openai  # noqa: F401
         except ImportError:
@@ -105,6 +106,9 @@ class OpenAIBackend:
         self.concurrency = int(concurrency)
         self.rpm, self.tpm = rpm, tpm
         self.max_retries = int(max_retries)
+        # retries left for the whole run (None: no cap beyond max_retries per request); a dead server
+        # then fails the rest fast, as rows a later run retries, instead of backing off on every item
+        self.retries_left = None if retry_budget is None else int(retry_budget)
         self.timeout_s = float(timeout_s)
         self.backoff_s, self.backoff_max_s = float(backoff_s), float(backoff_max_s)
         self.max_retry_after_s = float(max_retry_after_s)
@@ -225,11 +229,14 @@ class OpenAIBackend:
                 if isinstance(failure, BackendError):
                     fatal.append(failure)
                     failure = _Failure("aborted", str(failure))
-            retryable = failure.kind in RETRYABLE and attempt < self.max_retries
+            retryable = failure.kind in RETRYABLE and attempt < self.max_retries and self.retries_left != 0
             if failure.kind == "rate_limit" and failure.retry_after is not None and failure.retry_after > self.max_retry_after_s:
                 retryable = False
             if not retryable:
-                return Completion(id=r.id, finish_reason="error", error=failure.message, error_kind=failure.kind,
+                msg = failure.message
+                if failure.kind in RETRYABLE and self.retries_left == 0 and attempt < self.max_retries:
+                    msg += " (the run's retry_budget is used up)"
+                return Completion(id=r.id, finish_reason="error", error=msg, error_kind=failure.kind,
                                   retries=attempt, latency_s=time.monotonic() - t0, created_at=time.time())
             if failure.retry_after is not None:
                 delay = failure.retry_after + self._jitter.uniform(0, 0.1 * failure.retry_after + 0.01)
@@ -238,6 +245,8 @@ class OpenAIBackend:
             else:
                 delay = min(self.backoff_max_s, self.backoff_s * 2 ** attempt) * self._jitter.uniform(0.5, 1.0)
             attempt += 1
+            if self.retries_left is not None:
+                self.retries_left -= 1
             await asyncio.sleep(delay)
 
     def _body(self, r: Request) -> dict[str, Any]:

@@ -89,6 +89,17 @@ def test_every_fault_is_handled_and_nothing_is_lost(server, http):
     assert tries[1]["t"] - tries[0]["end"] >= 1.0
 
 
+def test_retry_budget_caps_the_retries_of_the_run(server):
+    server.reset(faults=[{"fault": "503"}])  # a server that is down
+    b = backend(server, concurrency=2, max_retries=5, retry_budget=3)
+    got = b.generate(reqs(6))
+    b.close()
+    assert server.stats()["requests"] == 6 + 3  # every request once, then only 3 retries in all
+    assert sum(c.retries for c in got) == 3
+    assert all(c.error_kind == "server" for c in got)
+    assert any("retry_budget is used up" in c.error for c in got)
+
+
 def test_concurrency_cap_is_honoured(server):
     server.reset(delay=0.05)
     b = backend(server, concurrency=4)
