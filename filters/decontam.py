@@ -69,6 +69,12 @@ class EvalIndex:
     items: list[tuple[str, str]] = field(default_factory=list)  # (set name, item id)
     short_items: int = 0
     digest: str = ""  # of the eval data, so a changed eval set redoes the stage
+    _set: frozenset = field(default=frozenset(), repr=False)  # the same hashes, for a fast miss
+
+    def __post_init__(self) -> None:
+        # most documents share nothing with the eval sets: a set lookup per n-gram answers that
+        # without the random memory access of a binary search over the whole array
+        self._set = frozenset(self.hashes.tolist())
 
     @classmethod
     def load(cls, eval_sets: list[EvalSet], ngram: int = 13) -> "EvalIndex":
@@ -97,6 +103,8 @@ class EvalIndex:
     def match_ngrams(self, doc_ngrams: np.ndarray) -> tuple[str, str] | None:
         """The first eval item (in eval-set order) sharing an n-gram with the document, or None."""
         if len(self.hashes) == 0 or len(doc_ngrams) == 0:
+            return None
+        if self._set.isdisjoint(doc_ngrams.tolist()):
             return None
         pos = np.searchsorted(self.hashes, doc_ngrams)
         pos[pos == len(self.hashes)] = 0

@@ -33,10 +33,20 @@ def mix64_to32(h: np.ndarray) -> np.ndarray:
     return (h >> np.uint64(32)).astype(np.uint32)
 
 
+def mix64_to32_py(h: int) -> int:
+    """`mix64_to32` on one Python int."""
+    m = (1 << 64) - 1
+    h ^= h >> 30
+    h = (h * 0xBF58476D1CE4E5B9) & m
+    h ^= h >> 27
+    h = (h * 0x94D049BB133111EB) & m
+    h ^= h >> 31
+    return h >> 32
+
+
 def shingle_hash32(shingle: bytes) -> int:
     """Plain-Python hash of one shingle (space-joined tokens): datasketch's `hashfunc` in tests and the bench."""
-    h = np.array([ngram_hash_py(shingle.decode("utf-8").split(" "))], dtype=np.uint64)
-    return int(mix64_to32(h)[0])
+    return mix64_to32_py(ngram_hash_py(shingle.decode("utf-8").split(" ")))
 
 
 def shingles(tokens: list[str], n: int) -> list[bytes]:
@@ -75,28 +85,74 @@ def shingle_hashes(doc, n: int) -> np.ndarray:
 class MinHasher:
     """Signatures for many documents at once: `signatures(list of shingle-hash arrays)` -> (docs, num_perm) uint32."""
 
-    def __init__(self, num_perm: int = 128, seed: int = 1, chunk: int = 4096):
+    def __init__(self, num_perm: int = 128, seed: int = 1, chunk: int = 2048):
         self.num_perm, self.seed, self.chunk = num_perm, seed, chunk
         a, b = permutations(num_perm, seed)
         self.a, self.b = a[None, :], b[None, :]
 
-    def signatures(self, shingle_sets: list[np.ndarray]) -> np.ndarray:
-        out = np.full((len(shingle_sets), self.num_perm), _MAX32, dtype=np.uint32)
-        # group documents so that one block of (shingles x num_perm) stays cache-sized
-        start = 0
-        while start < len(shingle_sets):
-            end, total = start, 0
-            while end < len(shingle_sets) and (total == 0 or total + len(shingle_sets[end]) <= self.chunk):
-                total += len(shingle_sets[end])
-                end += 1
-            block = [s for s in shingle_sets[start:end]]
-            lens = np.array([len(s) for s in block])
-            nonempty = np.nonzero(lens)[0]
-            if len(nonempty):
-                hv = _fmix32(np.concatenate([block[i] for i in nonempty]))[:, None]
-                phv = hv * self.a
-                phv += self.b
-                offsets = np.concatenate([[0], np.cumsum(lens[nonempty])[:-1]])
-                out[start + nonempty] = np.minimum.reduceat(phv, offsets, axis=0)
-            start = end
+    def signatures_flat(self, hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Signatures from the shingle hashes of many documents laid end to end (`counts` per document).
+        Permuted hashes are laid out (num_perm, shingles) so that the per-document minimum is a
+        contiguous `minimum.reduceat` along rows (about twice as fast as the transposed layout)."""
+        out = np.full((len(counts), self.num_perm), _MAX32, dtype=np.uint32)
+        offsets = np.concatenate(([0], np.cumsum(counts)))
+        hv_all = _fmix32(hashes.astype(np.uint32, copy=False))
+        a, b = self.a.reshape(-1, 1), self.b.reshape(-1, 1)
+        d = 0
+        while d < len(counts):
+            # documents d..e-1 whose shingles fit one cache-sized block (at least one document)
+            e = max(int(np.searchsorted(offsets, offsets[d] + self.chunk, side="right")) - 1, d + 1)
+            lo, hi = offsets[d], offsets[e]
+            nz = np.flatnonzero(counts[d:e])
+            if len(nz):
+                block = a * hv_all[None, lo:hi]
+                block += b
+                out[d + nz] = np.minimum.reduceat(block, (offsets[d:e] - lo)[nz], axis=1).T
+            d = e
         return out
+
+    def signatures(self, shingle_sets: list[np.ndarray]) -> np.ndarray:
+        counts = np.fromiter(map(len, shingle_sets), dtype=np.int64, count=len(shingle_sets))
+        hashes = np.concatenate(shingle_sets) if len(shingle_sets) else np.empty(0, np.uint32)
+        return self.signatures_flat(hashes.astype(np.uint32, copy=False), counts)
+
+
+def batch_shingle_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """32-bit shingle hashes of many texts at once: (hashes of all documents, one after the other;
+    shingles per document). Tokens are hashed in one pass over the batch and n-grams are built on the
+    concatenated token hashes, keeping only those that do not cross a document boundary."""
+    from filters.text import WORD_RE, ngram_hashes, token_hashes
+
+    token_lists = [WORD_RE.findall(t.lower()) for t in texts]
+    lens = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+    flat = [tok for toks in token_lists for tok in toks]
+    th = token_hashes(flat)
+    ends = np.cumsum(lens)
+    starts = ends - lens
+    counts = np.where(lens >= n, lens - n + 1, np.minimum(lens, 1))
+    grams = ngram_hashes(th, n)
+    if len(grams):
+        # start positions of n-grams inside one document: position p with p - start(doc) <= len(doc) - n
+        doc_of = np.repeat(np.arange(len(texts)), lens)[: len(grams)]
+        keep = np.arange(len(grams)) - starts[doc_of] <= lens[doc_of] - n
+        full = grams[keep]
+    else:
+        full = np.empty(0, dtype=np.uint64)
+    short = np.flatnonzero((lens > 0) & (lens < n))
+    if len(short):  # a document shorter than n words is one shingle: all its words
+        full_counts = np.where(lens >= n, lens - n + 1, 0)
+        full_offsets = np.concatenate(([0], np.cumsum(full_counts)))
+        out_parts = []
+        for d in range(len(texts)):
+            if lens[d] >= n:
+                out_parts.append(full[full_offsets[d]:full_offsets[d + 1]])
+            elif lens[d] > 0:
+                out_parts.append(ngram_hashes(th[starts[d]:ends[d]], int(lens[d])))
+        full = np.concatenate(out_parts) if out_parts else full
+    return mix64_to32(full), counts
+
+
+def signatures_for_texts(texts: list[str], n: int = 5, num_perm: int = 128, seed: int = 1) -> np.ndarray:
+    """(len(texts), num_perm) uint32 MinHash signatures of word n-gram shingles, straight from text."""
+    hashes, counts = batch_shingle_hashes(texts, n)
+    return MinHasher(num_perm, seed).signatures_flat(hashes, counts)

@@ -71,8 +71,7 @@ class TextstatCounts:
                     utils.get_lang_cfg(root, "fre_syll_per_word"))
         self.syllable_threshold = int(utils.get_lang_cfg(lang, "syllable_threshold"))
         self._c, self._s, self._v = counts, selections, validations
-        self._syl: dict[str, int] = {}
-        self._hard: dict[str, bool] = {}
+        self._word: dict[str, int] = {}
 
     def count_sentences(self, text: str) -> int:
         """textstat's `count_sentences` (sentences of at most two words are not counted), calling its
@@ -93,21 +92,18 @@ class TextstatCounts:
         words = self._s.list_words(text)  # punctuation removed, case kept
         n_words = len(words)
         n_sent = self.count_sentences(text)
-        syl, hard = self._syl, self._hard
-        n_syl = 0
-        n_hard = 0
-        for w in words:
-            lw = w.lower()
-            k = syl.get(lw)
-            if k is None:
-                k = syl[lw] = c.count_syllables(lw, lang)
-            n_syl += k
-            h = hard.get(w)
-            if h is None:
-                h = hard[w] = self._v.is_difficult_word(w, self.syllable_threshold, lang)
-            n_hard += h
-        if len(syl) > 1_000_000:
-            syl.clear(), hard.clear()
+        # per word form: syllables + (difficult word) << 32, so one C-level sum counts both
+        cache = self._word
+        try:
+            total = sum(map(cache.__getitem__, words))
+        except KeyError:
+            if len(cache) > 1_000_000:
+                cache.clear()
+            for w in words:
+                if w not in cache:
+                    cache[w] = c.count_syllables(w.lower(), lang) + (int(self._v.is_difficult_word(w, self.syllable_threshold, lang)) << 32)
+            total = sum(map(cache.__getitem__, words))
+        n_syl, n_hard = total & 0xFFFFFFFF, total >> 32
         wps = n_words / n_sent if n_sent else 0.0
         spw = n_syl / n_words if n_words else 0.0
         base, a, b = self.fre
@@ -119,7 +115,8 @@ class TextstatCounts:
         sentences = (n_sent / n_words if n_words else 0.0) * 100
         out["coleman_liau_index"] = 0.0 if letters == 0 or sentences == 0 else (0.058 * letters) - (0.296 * sentences) - 15.8
         n_all = c.count_words(text, rm_punctuation=False)
-        cpw = c.count_chars(text, ignore_spaces=True) / n_all if n_all else 0.0
+        # count_chars(text, ignore_spaces=True) is len(re.sub(r"\s", "", text)); str.split() splits on the same whitespace
+        cpw = len("".join(text.split())) / n_all if n_all else 0.0
         out["automated_readability_index"] = 0.0 if cpw == 0 or wps == 0 else (4.71 * cpw) + (0.5 * wps) - 21.43
         return out
 

@@ -61,6 +61,7 @@ class AnnotateStats:
     clusters: int = 0
     seconds: float = 0.0
     nothing_to_do: bool = False
+    phase_seconds: dict[str, float] = field(default_factory=dict)
     histogram: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -275,6 +276,14 @@ def run_annotate(corpus: Corpus, cfg, vocab_path: str | Path | None, progress: A
     names = list(entries)
     # load spaCy, textstat, the vocabulary and the eval index once, here: forked workers inherit them
     _worker_state(cfg_json, vp)
+    clock = time.time()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.time()
+        stats.phase_seconds[name] = round(now - clock, 2)
+        clock = now
+    lap("load")
     pool = _Pool(min(workers, len(names)))
     try:
         # step 1
@@ -284,6 +293,7 @@ def run_annotate(corpus: Corpus, cfg, vocab_path: str | Path | None, progress: A
         for name, rows in pool.map(_step1, [(str(corpus.root), str(work), n, cfg_json, vp) for n in todo]):
             stats.shards_annotated += 1
             _advance(progress, task, rows)
+        lap("annotate")
         # step 2
         task = _task(progress, "dedup", stats.docs)
         ids, keys, has_words, passed, sigs, per_shard = [], [], [], [], [], []
@@ -311,6 +321,7 @@ def run_annotate(corpus: Corpus, cfg, vocab_path: str | Path | None, progress: A
             duplicate_of.append(ids[rep] if dup else None)
             dedup_reason.append(None if not dup else (f"exact_duplicate:{ids[rep]}" if res.exact_dup[i] and keys[i] == keys[rep] else f"near_duplicate:{ids[rep]}"))
         stats.clusters = int(len({c for c in res.cluster if c >= 0}))
+        lap("dedup")
         # step 3
         done = set(corpus.shard_entries("annotated")) & set(corpus.shard_entries("clean"))
         task = _task(progress, "write", len(names))
@@ -326,6 +337,7 @@ def run_annotate(corpus: Corpus, cfg, vocab_path: str | Path | None, progress: A
         for _ in pool.map(_step3, calls):
             stats.shards_written += 1
             _advance(progress, task, 1)
+        lap("write")
     finally:
         pool.close()
     _collect(corpus, stats)
@@ -337,6 +349,7 @@ def run_annotate(corpus: Corpus, cfg, vocab_path: str | Path | None, progress: A
     from filters.report import histogram_png
 
     stats.histogram = str(histogram_png(corpus, Path(report_dir) if report_dir else corpus.root / "reports"))
+    lap("report")
     shutil.rmtree(work, ignore_errors=True)
     with contextlib.suppress(OSError):
         work_root.rmdir()

@@ -31,15 +31,16 @@ def token_hash(token: str) -> int:
 
 def token_hashes(tokens: list[str]) -> np.ndarray:
     cache = _TOKEN_CACHE
+    try:  # the common case: every token seen before (a C-level loop)
+        return np.fromiter(map(cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
+    except KeyError:
+        pass
     if len(cache) > _TOKEN_CACHE_MAX:  # a flood of distinct junk tokens must not grow memory forever
         cache.clear()
-    out = []
     for t in tokens:
-        h = cache.get(t)
-        if h is None:
-            h = cache[t] = token_hash(t)
-        out.append(h)
-    return np.array(out, dtype=np.uint64)
+        if t not in cache:
+            cache[t] = token_hash(t)
+    return np.fromiter(map(cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
 
 
 def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:

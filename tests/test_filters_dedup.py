@@ -7,7 +7,7 @@ from datasketch import MinHash, MinHashLSH
 
 from filters.config import DedupConfig
 from filters.dedup import deduplicate, optimal_bands
-from filters.minhash import MinHasher, shingle_hash32, shingle_hashes, shingles
+from filters.minhash import MinHasher, shingle_hash32, shingle_hashes, shingles, signatures_for_texts
 from filters.text import Doc, ngram_hash_py, ngram_hashes, token_hashes
 
 WORDS = np.array([f"w{i}" for i in range(3000)])
@@ -32,6 +32,7 @@ def test_signatures_equal_datasketch(num_perm, seed, n):
     texts = [" ".join(story(rng, int(rng.integers(0, 120)))) for _ in range(40)] + ["", "one", "two words", "Ünïcödé wörds ok"]
     docs = [Doc(str(i), t) for i, t in enumerate(texts)]
     sigs = MinHasher(num_perm, seed, chunk=500).signatures([shingle_hashes(d, n) for d in docs])
+    assert np.array_equal(sigs, signatures_for_texts(texts, n, num_perm, seed))  # the batched path from text
     for d, s in zip(docs, sigs):
         m = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash32)
         m.update_batch(shingles(d.tokens, n))
