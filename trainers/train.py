@@ -235,7 +235,7 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     model.train()
     # training time only: evaluation, checkpoints and samples are timed apart (nanoGPT's MFU
     # likewise times iterations, not evaluations)
-    t0, side, tokens0 = time.perf_counter(), 0.0, tokens
+    t0, side, tokens0, tps = time.perf_counter(), 0.0, tokens, None
     try:
         while step < end:
             x, y = nxt.result()
@@ -266,11 +266,10 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
                 flush()
                 ts = time.perf_counter()
                 done = step == total_steps
-                tps = None
                 if done:
                     train_s = ts - t0 - side
                     tps = (tokens - tokens0) / train_s if train_s > 0 else None
-                    metric("tokens_per_s", tps or 0.0, step, tokens)
+                    tb.add_scalar("tokens_per_s", tps or 0.0, tokens)  # not in metrics.parquet: its bytes stay reproducible
                     write_samples(model, prep, exp, out, device)
                     _write_parquet(rows, out / "metrics.parquet")
                 _save_checkpoint(ckpt_path, {
@@ -283,9 +282,6 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
         pool.shutdown(wait=True)
         tb.close()
     _write_parquet(rows, out / "metrics.parquet")
-    tps = None
-    if step == total_steps:
-        tps = next((r["value"] for r in reversed(rows) if r["metric"] == "tokens_per_s"), None)
     summary = _summary(exp, cur.name, seed, out, rows, model, tps)
     if step == total_steps:
         (out / "summary.json").write_text(json.dumps({**summary, "fingerprint": fp}, indent=2) + "\n")
