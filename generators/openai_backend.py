@@ -326,11 +326,10 @@ class OpenAIBackend:
         import openai
 
         if isinstance(e, (TimeoutError, asyncio.TimeoutError, openai.APITimeoutError)):
-            root = _root_cause(e)
-            # the aiohttp transport reports a dropped connection as a connect timeout: tell them apart
-            if root is not e and "Timeout" not in type(root).__name__ and isinstance(root, (ConnectionError, OSError)) \
-                    or type(root).__name__ in ("ServerDisconnectedError", "ClientOSError", "ClientConnectionResetError"):
-                return _Failure("connection", f"connection error: {type(root).__name__}: {root}")
+            # the aiohttp transport reports a refused or dropped connection as a connect timeout
+            conn = _connection_cause(e)
+            if conn is not None:
+                return _Failure("connection", f"connection error: {type(conn).__name__}: {conn}")
             return _Failure("timeout", f"no answer within {self.timeout_s:g} s")
         if isinstance(e, openai.APIStatusError):
             status = e.status_code
@@ -353,19 +352,30 @@ class OpenAIBackend:
                                 if status == 503 else None)
             return _Failure("client", f"HTTP {status}: {detail}")
         if isinstance(e, openai.APIConnectionError):
-            root = _root_cause(e)
-            return _Failure("connection", f"connection error: {type(root).__name__}: {root}")
+            cause = _connection_cause(e) or next(iter(list(_chain(e))[1:]), e)
+            return _Failure("connection", f"connection error: {type(cause).__name__}: {cause}")
         if isinstance(e, (ValueError, openai.APIResponseValidationError)):  # JSONDecodeError is a ValueError
             return _Failure("bad_response", f"unreadable answer: {type(e).__name__}: {e}")
         return _Failure("error", f"{type(e).__name__}: {e}")
 
 
-def _root_cause(e: BaseException) -> BaseException:
+def _chain(e: BaseException):
+    """The exception and its causes (an explicit cause first, else the implicit context)."""
     seen = set()
-    while (e.__cause__ or e.__context__) is not None and id(e) not in seen:
+    while e is not None and id(e) not in seen:
         seen.add(id(e))
-        e = e.__cause__ or e.__context__
-    return e
+        yield e
+        e = e.__cause__ if e.__cause__ is not None else (None if e.__suppress_context__ else e.__context__)
+
+
+def _connection_cause(e: BaseException) -> BaseException | None:
+    """The refused/reset/dropped connection behind an error, if that is what it was."""
+    for x in _chain(e):
+        if isinstance(x, OSError) and not isinstance(x, TimeoutError):
+            return x
+        if type(x).__name__ in ("ServerDisconnectedError", "ClientConnectorError", "ClientOSError"):
+            return x
+    return None
 
 
 def _error_message(e: Any) -> str:

@@ -89,6 +89,20 @@ def test_every_fault_is_handled_and_nothing_is_lost(server, http):
     assert tries[1]["t"] - tries[0]["end"] >= 1.0
 
 
+@pytest.mark.parametrize("http", ["aiohttp", "httpx"])
+def test_unreachable_server_is_a_connection_failure(http):
+    import socket
+
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    b = OpenAIBackend(model="m", base_url=f"http://127.0.0.1:{port}/v1", max_retries=2, backoff_s=0.01, timeout_s=5,
+                      http=http)
+    got = b.generate(reqs(3))
+    b.close()
+    assert all(c.error_kind == "connection" and c.retries == 2 and "connection error" in c.error for c in got)
+
+
 def test_retry_budget_caps_the_retries_of_the_run(server):
     server.reset(faults=[{"fault": "503"}])  # a server that is down
     b = backend(server, concurrency=2, max_retries=5, retry_budget=3)
