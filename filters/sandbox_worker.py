@@ -382,7 +382,10 @@ def run_job(job):
         res["cpu_s"] = round(cpu_used, 6)
         return res
     finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        try:
+            os.rmdir(tmpdir)  # the usual case: the solution wrote nothing
+        except OSError:
+            shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def main():
