@@ -128,10 +128,7 @@ def test_decontamination_against_gsm8k_train():
 
 
 def test_recipe_names_gsm8k_as_eval_set():
-    recipe = load_recipe(RECIPE)
-    filters = getattr(recipe, "filters", None)
-    if filters is None:
-        pytest.skip("the recipe has no [filters] table yet (cleaning stage not merged)")
+    filters = load_recipe(RECIPE).filters
     sets = filters.decontam.eval_sets
     assert filters.decontam.ngram == 13
     assert any(Path(es.path).name == "train.jsonl" and "gsm8k" in es.path and es.field == "question" for es in sets)
