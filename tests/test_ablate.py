@@ -97,3 +97,25 @@ def test_bad_experiment_files_name_the_key(tmp_path):
     exp.write_text(EXP.format(corpus=tmp_path / "nowhere", out=tmp_path / "runs", scorer="length"))
     r = run_cli("train", exp, timeout=60)
     assert r.returncode == 2 and "nowhere" in r.stderr and "not a corpus" in r.stderr
+
+
+def test_report_statistics_and_verdicts():
+    import math
+    import statistics
+
+    from scipy import stats
+
+    from trainers.report import summarize, tokens_to_target, verdict
+
+    vals = [2.0, 2.2, 2.1]
+    s = summarize(vals)
+    half = stats.t.ppf(0.975, 2) * statistics.stdev(vals) / math.sqrt(3)
+    assert s["mean"] == pytest.approx(statistics.mean(vals)) and s["std"] == pytest.approx(statistics.stdev(vals))
+    assert (s["lo"], s["hi"]) == (pytest.approx(s["mean"] - half), pytest.approx(s["mean"] + half))
+    assert verdict([1.0, 1.01, 0.99], [2.0, 2.02, 1.98])[0] == "better"
+    assert verdict([2.0, 2.02, 1.98], [1.0, 1.01, 0.99])[0] == "worse"
+    v, p = verdict([1.0, 1.5, 2.0], [1.1, 1.6, 1.9])
+    assert v == "no significant difference" and p > 0.05
+    assert verdict([1.0], [2.0])[0].startswith("not enough seeds")
+    assert tokens_to_target([(0, 5.0), (100, 3.0), (200, 2.0)], 2.5) == 200
+    assert tokens_to_target([(0, 5.0), (100, 3.0)], 2.5) is None
