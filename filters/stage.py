@@ -122,10 +122,13 @@ def annotate_table(table: pa.Table, state: dict[str, Any]) -> tuple[pa.Table, np
             cols[c], types[c] = [], t
     cols["decontam_match"], types["decontam_match"] = [], pa.string()
     reasons, keys, has_words, shingle_sets = [], [], [], []
-    for d in docs:
+    # annotators that look across documents (math self-consistency groups samples of one prompt)
+    # see the whole shard at once
+    batched = {id(a): a.annotate_batch(docs) for a in annotators if hasattr(a, "annotate_batch")}
+    for i, d in enumerate(docs):
         reason = None
         for a in annotators:
-            values, r = a.annotate(d)
+            values, r = batched[id(a)][i] if id(a) in batched else a.annotate(d)
             for c in a.columns:
                 cols[c].append(values.get(c))
             if reason is None:

@@ -75,4 +75,21 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         vp = prompts.resolve("vocab", recipe.vocabulary, ".tsv")
         if not vp.exists():
             raise RecipeError(f"{path}: vocabulary: file not found ({vp})")
+    for i, es in enumerate(recipe.filters.decontam.eval_sets):
+        found = resolve_data_path(es.path, path)
+        if found is None:
+            raise RecipeError(f"{path}: filters.decontam.eval_sets[{i}].path: file not found ({es.path})")
+        es.path = str(found)
     return recipe
+
+
+def resolve_data_path(p: str, recipe_path: Path) -> Path | None:
+    """A relative data path is looked up from the working directory, then beside the recipe, then
+    from the repository (or installed package) root, so a recipe runs from any folder."""
+    cand = Path(p).expanduser()
+    if cand.is_absolute():
+        return cand if cand.exists() else None
+    for base in (Path.cwd(), recipe_path.resolve().parent, prompts.ROOT.parent):
+        if (base / cand).exists():
+            return (base / cand).resolve()
+    return None
