@@ -70,3 +70,8 @@ def test_cleaning_stage_verifies_and_decontaminates(tmp_path, monkeypatch):
     assert not got["m008"]["keep"]
     clean = query_arrow(corpus, "SELECT count(*) AS n, bool_and(verified) AS all_verified FROM clean").to_pylist()[0]
     assert clean == {"n": 6, "all_verified": True}
+    # self-consistency through the real stage: documents of one prompt are voted on together
+    sc = {r["id"]: r for r in query_arrow(corpus, "SELECT id, sc_samples, sc_agreement FROM annotated").to_pylist()}
+    assert sc["m000"]["sc_samples"] == 2 and sc["m001"]["sc_samples"] == 2
+    # prompt 0 holds two different answers (1 of 2 agree); prompt 3 holds m006 (no answer) and m007 (42)
+    assert sc["m000"]["sc_agreement"] == 0.5 and sc["m006"]["sc_samples"] == 2
