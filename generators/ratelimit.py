@@ -36,7 +36,7 @@ class TokenBucket:
             need = min(amount, self.burst)
             while True:
                 self._refill()
-                if self.level >= need:
+                if self.level >= need - 1e-9:  # float rounding must not leave a waiter short by 1e-17
                     self.level -= amount
                     return
                 await asyncio.sleep((need - self.level) / self.rate)
