@@ -107,6 +107,7 @@ def test_ray_annotate_is_byte_identical_to_local_with_killed_workers(cluster, ra
     for tag in tags:
         assert not (cluster / tag).exists() and (cluster / f"{tag}.killed").exists(), tag  # each was killed once
     assert (stats.docs, stats.kept, stats.clusters) == (lstats.docs, lstats.kept, lstats.clusters)
+    assert set(stats.phase_seconds) == set(lstats.phase_seconds)
     assert dict(stats.dropped) == dict(lstats.dropped)
     ours, ref = _shard_bytes(c), _shard_bytes(local)
     assert len(ref) == 6 and ours.keys() == ref.keys()

@@ -240,7 +240,16 @@ class RayExecutor:
         names = list(entries)
         rows = [entries[n]["rows"] for n in names]
         root = str(corpus.root)
+        clock = time.time()
+
+        def lap(phase: str) -> None:  # the same phases as the local stage reports
+            nonlocal clock
+            now = time.time()
+            stats.phase_seconds[phase] = round(now - clock, 2)
+            clock = now
+
         with self.session():
+            lap("load")
             # step 1: metrics and signatures, one task per shard
             todo = [n for n in names if not (work / f"{n}.parquet").exists() or not (work / f"{n}.npy").exists()]
             task = progress.add_task("annotate", total=stats.docs) if progress is not None else None
@@ -251,11 +260,13 @@ class RayExecutor:
                 stats.shards_annotated += 1
                 if task is not None:
                     progress.advance(task, n_rows)
+            lap("annotate")
             # step 2: the dedup shuffle
             task = progress.add_task("dedup", total=stats.docs) if progress is not None else None
             columns, stats.clusters = self.dedup(str(work), names, rows, cfg.dedup, (b, r))
             if task is not None:
                 progress.advance(task, stats.docs)
+            lap("dedup")
             # step 3: write annotated + clean, one task per shard
             done = set(corpus.shard_entries("annotated")) & set(corpus.shard_entries("clean"))
             task = progress.add_task("write", total=len(names)) if progress is not None else None
@@ -268,6 +279,7 @@ class RayExecutor:
                 stats.shards_written += 1
                 if task is not None:
                     progress.advance(task, 1)
+            lap("write")
         st._collect(corpus, stats)
         info_out = {"fingerprint": fp, "raw": info["raw"], "bands": b, "rows": r, "docs": stats.docs, "kept": stats.kept,
                     "dropped": dict(sorted(stats.dropped.items())), "exact_duplicates": stats.exact_duplicates,
@@ -277,6 +289,7 @@ class RayExecutor:
         from filters.report import histogram_png
 
         stats.histogram = str(histogram_png(corpus, Path(report_dir) if report_dir else corpus.root / "reports"))
+        lap("report")
         shutil.rmtree(work, ignore_errors=True)
         with contextlib.suppress(OSError):
             work_root.rmdir()
