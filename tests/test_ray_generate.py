@@ -21,6 +21,15 @@ from tinyschool.recipe import Recipe, RecipeError, load_recipe  # noqa: E402
 WALL_CLOCK = {"created_at", "latency_s"}  # when the answer arrived and how long it took: never equal between two runs
 
 
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])
+def test_unreachable_cluster_is_one_clear_error(address):
+    assert not ray.is_initialized()  # runs before the module's cluster is started
+    ex = make_executor(ExecutorConfig(kind="ray", address=address))
+    with pytest.raises(ExecutorError, match=rf"cannot start or reach Ray at {address}: "):
+        with ex.session():
+            pass
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     faults = tmp_path_factory.mktemp("faults")

@@ -55,6 +55,21 @@ def maybe_fail(tag: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail fast on a host:port nobody listens on (Ray itself retries for minutes)."""
+    import socket
+
+    hostport = address.removeprefix("ray://")
+    if address == "auto" or ":" not in hostport:
+        return
+    host, _, port = hostport.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as e:
+        raise ConnectionError(f"nothing answers ({e})") from None
+
+
 # ---- the tasks (plain functions: Ray runs them in its worker processes) -------------------------
 _BACKEND: dict[str, Any] = {}
 
@@ -132,6 +147,7 @@ class RayExecutor:
         c = self.cfg
         try:
             if c.address:
+                _reachable(c.address)
                 ray.init(address=c.address, log_to_driver=False)
             else:
                 ray.init(num_cpus=math.ceil(c.num_workers * c.num_cpus), include_dashboard=False, log_to_driver=False,
