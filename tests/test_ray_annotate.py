@@ -122,3 +122,19 @@ def test_ray_annotate_is_byte_identical_to_local_with_killed_workers(cluster, ra
     ids = [i for _, t in c.iter_stage("annotated", columns=["id"]) for i in t.column("id").to_pylist()]
     assert len(ids) == len(set(ids)) == c.count("raw") == 60
     assert c.verify() == []
+
+
+def test_a_task_that_dies_past_its_retries_is_one_clear_error_then_resumes(cluster, raw_corpus, local_run, tmp_path):
+    local, _ = local_run
+    (cluster / "annotate_part-00000").write_text("")
+    c = _copy(raw_corpus, tmp_path / "corpus")
+    raw_before = {n: e["sha256"] for n, e in c.shard_entries("raw").items()}
+    from tinyschool.executors import ExecutorError
+
+    with pytest.raises(ExecutorError, match=r"a Ray task failed 1 times \(WorkerCrashedError"):
+        RayExecutor(ExecutorConfig(kind="ray", num_workers=2, max_retries=0)).run_annotate(c, FilterConfig(), VOCAB)
+    assert {n: e["sha256"] for n, e in c.shard_entries("raw").items()} == raw_before and not c.is_complete("annotated")
+    # the re-run resumes (shards already annotated are kept) and ends with the same bytes
+    stats = RayExecutor(ExecutorConfig(kind="ray", num_workers=2)).run_annotate(c, FilterConfig(), VOCAB)
+    assert stats.shards_annotated < 3
+    assert _shard_bytes(c) == _shard_bytes(local)

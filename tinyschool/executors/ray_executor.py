@@ -167,6 +167,21 @@ class RayExecutor:
             base["memory"] = int(c.memory_gb * 2**30)
         return self.ray.remote(fn).options(**{**base, **opts})
 
+    def get(self, refs):
+        """`ray.get`, with a task's own exception re-raised as itself (one clear line, as on one
+        machine) and a task that died more often than `max_retries` allows as an ExecutorError."""
+        exc = self.ray.exceptions
+        try:
+            return self.ray.get(refs)
+        except exc.RayTaskError as e:
+            cause = getattr(e, "cause", None)
+            if isinstance(cause, Exception):
+                raise cause from None
+            raise
+        except (exc.WorkerCrashedError, exc.NodeDiedError, exc.ObjectLostError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ExecutorError(f"executor: a Ray task failed {self.cfg.max_retries + 1} times ({type(e).__name__}: {first})") from None
+
     def _as_completed(self, submits: Iterable[tuple[Any, Callable[[], Any]]]) -> Iterator[tuple[Any, Any]]:
         """(meta, submit) -> (meta, result) as tasks finish, at most `num_workers` in flight."""
         ray = self.ray
@@ -182,7 +197,7 @@ class RayExecutor:
                 return
             done, _ = ray.wait(list(flight), num_returns=1)
             for ref in done:
-                yield flight.pop(ref), ray.get(ref)
+                yield flight.pop(ref), self.get(ref)
 
     # ---- generation ------------------------------------------------------------------------------
     def run_generation(self, corpus: Corpus, recipe_name: str, cfg, backend_factory: Callable[[], Any],
@@ -330,7 +345,7 @@ class RayExecutor:
             shard = self._remote(sd.exact_shard, num_returns=P)
             parts = [shard.remote(work, n, int(offsets[s]), P) for s, n in enumerate(names)]
             bucket = self._remote(exact_bucket_task)
-            exact_e = np.concatenate([empty, *ray.get([bucket.remote(p, *[x[p] for x in parts]) for p in range(P)])])
+            exact_e = np.concatenate([empty, *self.get([bucket.remote(p, *[x[p] for x in parts]) for p in range(P)])])
             del parts
         exact_dup = np.unique(exact_e[:, 1])
         near_e = empty
@@ -341,14 +356,14 @@ class RayExecutor:
                      for s, n in enumerate(names)]
             bucket = self._remote(band_bucket_task)
             bargs = (work, names, offsets, b, r, d.verify_jaccard)
-            near_e = np.concatenate([empty, *ray.get([bucket.remote(p, *bargs, *[x[p] for x in parts]) for p in range(P)])])
+            near_e = np.concatenate([empty, *self.get([bucket.remote(p, *bargs, *[x[p] for x in parts]) for p in range(P)])])
             del parts
         nodes, roots = components(np.concatenate([exact_e, near_e]))
         # ids, keys and filter outcomes of the clustered documents only, read where they live
         shard_of = np.searchsorted(offsets, nodes, side="right") - 1
         lookup = self._remote(sd.lookup)
         sels = {int(s): np.flatnonzero(shard_of == s) for s in np.unique(shard_of)}
-        got = dict(zip(sels, ray.get([lookup.remote(work, names[s], nodes[sel] - offsets[s]) for s, sel in sels.items()])))
+        got = dict(zip(sels, self.get([lookup.remote(work, names[s], nodes[sel] - offsets[s]) for s, sel in sels.items()])))
         ids: list = [None] * len(nodes)
         keys: list = [None] * len(nodes)
         passed = np.zeros(len(nodes), bool)
