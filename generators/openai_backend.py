@@ -9,8 +9,9 @@ The client's own retries are off (`max_retries=0`); ours are: 429 waits for `Ret
 pauses every worker, since the limit is shared), 5xx / connection errors / timeouts / unreadable
 answers back off exponentially with jitter, up to `max_retries` retries. An answer that is empty,
 a refusal, or (with a schema) invalid JSON is a failed completion of kind empty / refusal /
-invalid; so is an item whose retries ran out. Nothing is dropped: every request gets a Completion.
-Auth or unknown-model errors (401/403/404) stop the run with a BackendError: every item would fail.
+invalid; so is an item whose retries ran out (`max_retries` per request, `retry_budget` for the
+whole run). Nothing is dropped: every request gets a Completion. Auth or unknown-model errors
+(401/403/404) and an exhausted quota stop the run with a BackendError: every item would fail.
 
 `api = "chat"` sends the messages as they are; the prefill is not sent as a partial assistant
 message (OpenAI does not continue one), so a template states its prefill in the instruction
