@@ -136,3 +136,18 @@ def test_model_loss_scorer_trains_a_reference_first(tmp_path, corpus):
     assert len(s) == 240 and (s > 0).all() and s.std() > 0
     con = duckdb.connect()
     assert con.execute(f"SELECT count(score_model_loss) FROM '{tmp_path}/ml/scores.parquet'").fetchone()[0] == 240
+
+
+@pytest.mark.slow
+def test_staged_mixture_of_two_corpora(tmp_path, corpus):
+    rows = [{"id": f"m{i}", "text": f"Q: what is {i} plus {i + 1}? A: {i} + {i + 1} = {2 * i + 1}."} for i in range(120)]
+    Corpus(tmp_path / "math").init("math").write_shard("clean", "part-00000", pa.Table.from_pylist(rows))
+    body = EXP.format(corpus=tmp_path / "corpus", out=tmp_path / "mix", scorer="length").split("[[curricula]]")[0]
+    body = body.replace('scorer = "length"', f'scorer = "length"\ncorpora = {{ math = "{tmp_path / "math"}" }}')
+    body += '[[curricula]]\nname = "math-later"\nmixture = [{ until = 0.5, weights = { main = 1.0 } }, { until = 1.0, weights = { main = 0.5, math = 0.5 } }]\n'
+    (tmp_path / "mix.toml").write_text(body)
+    res = train_run(load_experiment(tmp_path / "mix.toml"), "math-later", 1, threads=1)
+    con = duckdb.connect()
+    math = [r[0] for r in con.execute(f"SELECT value FROM '{res['run']}/metrics.parquet' WHERE metric = 'val_loss/math' ORDER BY step").fetchall()]
+    # math is held out of the first half and mixed in later: its loss falls once it is
+    assert len(math) >= 3 and math[-1] < math[len(math) // 2]
