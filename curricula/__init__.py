@@ -7,10 +7,10 @@
 - scheduler.py  the deterministic, resumable batch scheduler (token pools, sequence-length curriculum,
                 staged mixtures of several corpora)
 """
-from curricula.documents import CurriculumError, load_documents, split_heldout
+from curricula.documents import CurriculumError, corpus_signature, load_documents, split_heldout
 from curricula.ordering import ORDERINGS, order_documents
 from curricula.pacing import PACING, pacing_function
 from curricula.scorers import SCORERS, make_scorer
 
-__all__ = ["CurriculumError", "load_documents", "split_heldout", "ORDERINGS", "order_documents", "PACING",
+__all__ = ["CurriculumError", "corpus_signature", "load_documents", "split_heldout", "ORDERINGS", "order_documents", "PACING",
            "pacing_function", "SCORERS", "make_scorer"]

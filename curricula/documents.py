@@ -36,6 +36,15 @@ def load_documents(path: str | Path) -> tuple[pa.Table, str]:
     return table, stage
 
 
+def corpus_signature(path: str | Path) -> str:
+    """A hash of the shards (checksums and row counts) a training run would read: it changes when
+    the corpus grows or is cleaned again, so that stale prepared data is never reused."""
+    corpus = Corpus(path)
+    stage = "clean" if corpus.shard_names("clean") else "raw"
+    entries = {n: (e.get("sha256"), e.get("rows")) for n, e in corpus.shard_entries(stage).items()}
+    return hashlib.sha256(repr((stage, sorted(entries.items()))).encode()).hexdigest()[:16]
+
+
 def _unit_hash(key: str, seed: int) -> float:
     h = hashlib.sha256(f"{seed}:{key}".encode()).digest()
     return int.from_bytes(h[:8], "big") / 2**64

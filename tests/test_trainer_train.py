@@ -125,6 +125,13 @@ def test_run_outputs_are_queryable_and_loadable(tmp_path, corpus):
     # a finished run is not trained again
     again = train_run(load_experiment(exp_file(tmp_path, "out")), "easy", 2, threads=1)
     assert again["final_val_loss"] == res["final_val_loss"]
+    # the corpus grows: the prepared data is not reused and the finished run is not taken as current
+    extra = [{"id": "zz1", "text": "A new story about a kite.", "grade": 1.0}]
+    Corpus(tmp_path / "corpus").write_shard("clean", "part-00001", pa.Table.from_pylist(extra))
+    from trainers.train import TrainError
+
+    with pytest.raises(TrainError, match="older data"):
+        train_run(load_experiment(exp_file(tmp_path, "out")), "easy", 2, threads=1)
 
 
 @pytest.mark.slow

@@ -30,13 +30,13 @@ def plan(exp: Experiment, workers: int | None = None) -> tuple[list[tuple[str, i
 
 def run_ablation(exp: Experiment, workers: int | None = None, on_done: Callable[[dict], None] | None = None,
                  log: Callable[[str], None] = lambda s: None) -> dict:
-    prepare(exp, log)
+    prep = prepare(exp, log)
     jobs, w, threads = plan(exp, workers)
     log(f"{len(jobs)} runs ({len(exp.curricula)} curricula x {len(exp.seeds)} seeds), {w} at a time, {threads} torch thread(s) each")
     data = exp.model_dump(mode="json")
     results, todo = [], []
     for c, s in jobs:  # finished runs are not started again
-        done = finished(run_dir(exp, c, s), _fingerprint(exp, exp.curriculum(c), s))
+        done = finished(run_dir(exp, c, s), _fingerprint(exp, exp.curriculum(c), s, prep.fingerprint))
         if done is not None:
             results.append(done)
             if on_done:

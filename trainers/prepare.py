@@ -8,6 +8,7 @@ Writes, beside the runs:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -19,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curricula import load_documents, make_scorer, split_heldout
+from curricula import corpus_signature, load_documents, make_scorer, split_heldout
 from trainers.config import Experiment
 from trainers.tokenizer import encode_many, eot_id, load_tokenizer, train_tokenizer
 
@@ -66,6 +67,7 @@ class Prepared:
     sources: dict[str, SourceData]
     bucket_names: list[str]
     bucket_scorer: str
+    fingerprint: str = ""
 
     @property
     def tokenizer_path(self) -> Path:
@@ -76,10 +78,16 @@ def bucket_names(n: int) -> list[str]:
     return {1: ["all"], 2: ["easy", "hard"], 3: ["easy", "medium", "hard"]}.get(n, [f"q{i + 1}" for i in range(n)])
 
 
+def data_fingerprint(exp: Experiment) -> str:
+    """The experiment's data settings and the exact shards of every corpus it reads."""
+    sigs = {name: corpus_signature(path) for name, path in exp.sources().items()}
+    return hashlib.sha256(f"{exp.data_fingerprint()}:{sorted(sigs.items())}".encode()).hexdigest()[:16]
+
+
 def prepare(exp: Experiment, log: Callable[[str], None] = lambda s: None) -> Prepared:
     out = exp.out_dir
     marker = out / "prepared.json"
-    fp = exp.data_fingerprint()
+    fp = data_fingerprint(exp)
     if marker.exists() and json.loads(marker.read_text()).get("fingerprint") == fp:
         return load_prepared(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -96,7 +104,7 @@ def prepare(exp: Experiment, log: Callable[[str], None] = lambda s: None) -> Pre
     log(f"tokenizer: byte-level BPE, {tok.get_vocab_size()} tokens, {out / 'tokenizer.json'}")
     for name, table in tables.items():
         sources[name].docs = encode_many(tok, table["text"].to_pylist())
-    prep = Prepared(out, eot_id(tok), tok.get_vocab_size(), sources, bucket_names(exp.buckets), exp.scorer)
+    prep = Prepared(out, eot_id(tok), tok.get_vocab_size(), sources, bucket_names(exp.buckets), exp.scorer, fp)
 
     doc_loss = None
     if any(s.lstrip("-") == "model_loss" for s in exp.scorers()):
@@ -164,4 +172,5 @@ def load_prepared(out: str | Path) -> Prepared:
         if name == "main":
             sd.bucket = np.array([meta["bucket_names"].index(scores["bucket"][i]) for i in sel], dtype=np.int64)
         sources[name] = sd
-    return Prepared(out, meta["eot"], meta["vocab_size"], sources, meta["bucket_names"], meta["bucket_scorer"])
+    return Prepared(out, meta["eot"], meta["vocab_size"], sources, meta["bucket_names"], meta["bucket_scorer"],
+                    meta["fingerprint"])

@@ -111,8 +111,8 @@ def run_dir(exp: Experiment, curriculum: str, seed: int) -> Path:
     return exp.out_dir / curriculum / f"seed{seed}"
 
 
-def _fingerprint(exp: Experiment, cur: CurriculumConfig, seed: int) -> str:
-    d = {"data": exp.data_fingerprint(), "model": exp.model.model_dump(), "train": exp.train.model_dump(exclude={"threads", "device"}),
+def _fingerprint(exp: Experiment, cur: CurriculumConfig, seed: int, data_fp: str) -> str:
+    d = {"data": data_fp, "model": exp.model.model_dump(), "train": exp.train.model_dump(exclude={"threads", "device"}),
          "curriculum": cur.model_dump(), "seed": seed, "scorer": exp.scorer}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -149,7 +149,7 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     total_steps = max(1, math.ceil(cfg.tokens / (cfg.batch_size * T)))
     out = run_dir(exp, cur.name, seed)
     out.mkdir(parents=True, exist_ok=True)
-    fp = _fingerprint(exp, cur, seed)
+    fp = _fingerprint(exp, cur, seed, prep.fingerprint)
     done = finished(out, fp)
     if done is not None:
         return done
@@ -295,7 +295,8 @@ def finished(out: Path, fingerprint: str) -> dict | None:
         return None
     d = json.loads(p.read_text())
     if d.pop("fingerprint", None) != fingerprint:
-        raise TrainError(f"{out}: holds a run with other settings; remove the folder or change the experiment's `out`")
+        raise TrainError(f"{out}: holds a run with other settings or older data (the corpus changed?); "
+                         "remove the folder or change the experiment's `out`")
     return d
 
 
