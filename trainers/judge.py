@@ -171,3 +171,48 @@ def beginnings_from_corpus(corpus: str, count: int, heldout: float = 0.1) -> lis
         if len(out) >= count:
             break
     return out
+
+
+def judge_section(rows: list[dict], curricula: Sequence[str], baseline: str | None = None) -> tuple[list[str], list[list[str]]]:
+    """Markdown lines for the ablation report, and table rows for the terminal, from judge rows
+    (each with `curriculum`, `seed`, `judge`, `kind`, the criteria and `overall`)."""
+    labels = sorted({r["judge"] for r in rows})
+    md = ["## Judge scores", "",
+          "A judge LLM graded story completions of each run (1-10; TinyStories' GPT-Eval criteria plus plot "
+          "completeness). Means over all graded completions of all seeds, with 95% t-intervals.", ""]
+    table_rows: list[list[str]] = []
+    for label in labels:
+        mine = [r for r in rows if r["judge"] == label]
+        md += [f"### Judge `{label}`", "", "| curriculum | graded | valid | " + " | ".join(CRITERIA) + " | overall |",
+               "|---|---|---|" + "---|" * (len(CRITERIA) + 1)]
+        for cur in curricula:
+            comp = [r for r in mine if r["curriculum"] == cur and r["kind"] == "completion"]
+            cells = []
+            for c in (*CRITERIA, "overall"):
+                m, lo, hi, n = mean_ci([r[c] for r in comp if r[c] is not None])
+                cells.append("n/a" if n == 0 else (f"{m:.2f}" if n < 2 else f"{m:.2f} [{lo:.2f}, {hi:.2f}]"))
+            valid = sum(1 for r in comp if r["overall"] is not None)
+            md.append(f"| {cur} | {len(comp)} | {valid} | " + " | ".join(cells) + " |")
+            table_rows.append([label, cur, f"{valid}/{len(comp)}", *cells])
+        kinds: dict[str, list[float]] = {}
+        seen: set[str] = set()
+        for r in mine:
+            if r["kind"] != "completion" and r["overall"] is not None and r["key"] not in seen:
+                seen.add(r["key"])  # every run grades the same references: count each once
+                kinds.setdefault(r["kind"], []).append(r["overall"])
+        ok, msg = sanity_check(kinds)
+        md += ["", f"Sanity check ({', '.join(EXPECTED_ORDER)} reference texts): {msg}", ""]
+    if len(labels) >= 2:
+        md += ["### Agreement between judges", "", "| judges | items | Spearman rho | mean abs. difference | within 1 point |",
+               "|---|---|---|---|---|"]
+        for i in range(len(labels)):
+            for j in range(i + 1, len(labels)):
+                a = {(r["curriculum"], r["seed"], r["key"]): r["overall"] for r in rows if r["judge"] == labels[i]}
+                b = {(r["curriculum"], r["seed"], r["key"]): r["overall"] for r in rows if r["judge"] == labels[j]}
+                keys = sorted(k for k in a if k in b and a[k] is not None and b[k] is not None)
+                ag = agreement([a[k] for k in keys], [b[k] for k in keys])
+                md.append(f"| {labels[i]} vs {labels[j]} | {int(ag['n'])} | {ag['spearman']:.2f} | "
+                          f"{ag['mean_abs_diff']:.2f} | {ag['within_1']:.0%} |")
+        md.append("")
+    md += ["Judge prompts, raw answers and scores: `*/seed*/judge.parquet`.", ""]
+    return md, table_rows
