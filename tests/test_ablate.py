@@ -40,6 +40,9 @@ log_every = 5
 [samples]
 prompts = ["Once"]
 max_tokens = 5
+[evaluate]
+count = 1
+max_tokens = 12
 [[curricula]]
 name = "random"
 [[curricula]]
@@ -64,6 +67,14 @@ def test_ablate_writes_a_report_with_statistics_plot_and_verdict(tmp_path):
     assert "final 95% CI" in report and "tokens to reach target" in report
     assert any(line.startswith("- **easy-to-hard** vs random: **") and ("better" in line or "worse" in line or "no significant difference" in line)
                for line in report.splitlines())
+    # every run was graded by the embedded judge; the report has its scores and its sanity check
+    assert "## Judge scores" in report and "### Judge `local:SmolLM2-135M-Instruct`" in report
+    assert "| random | 3 |" in report.split("## Judge scores")[1]  # 3 seeds x 1 completion
+    assert "Sanity check (good, shuffled, repeated reference texts): " in report
+    for c in ("random", "easy-to-hard"):
+        for seed in (1, 2, 3):
+            j = duckdb.connect().execute(f"SELECT count(*), count(*) FILTER (WHERE kind = 'completion') FROM '{out}/{c}/seed{seed}/judge.parquet'").fetchone()
+            assert j == (10, 1)  # 1 completion + 9 reference texts
     png = (out / "loss.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     con = duckdb.connect()

@@ -16,6 +16,9 @@ def test_parse_answer_validates():
     assert isinstance(s, JudgeScores) and s.overall == 5.5
     # the stop string `}` is cut by the backend; text around the object is ignored
     assert parse_answer('Sure! {"grammar": 3, "creativity": 3, "consistency": 3, "plot": 3').grammar == 3
+    # a bad age guess is dropped, the grades stay
+    s = parse_answer('{"grammar": 1, "creativity": 2, "consistency": 3, "plot": 4, "age_group": "1"}')
+    assert s.age_group is None and s.plot == 4
     for bad, why in [("no json here", "no JSON object"), ('{"grammar": 11, "creativity": 5, "consistency": 6, "plot": 4}', "grammar"),
                      ('{"grammar": 5, "creativity": 5}', "consistency"), ('{"grammar": 5, "creativity": 5, "consistency": 5, "plot": x}', "invalid JSON")]:
         with pytest.raises(ValueError, match=why):

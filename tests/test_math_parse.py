@@ -128,7 +128,8 @@ def test_template_plan_is_deterministic_and_groups_samples():
 
 
 def test_missing_gsm8k_file_is_one_clear_error(tmp_path):
-    text = RECIPE.read_text().replace('path = "../shared/data/gsm8k/train.jsonl"', 'path = "nowhere/train.jsonl"')
+    # the few-shot source only (the first occurrence); the decontamination eval set stays valid
+    text = RECIPE.read_text().replace('path = "../shared/data/gsm8k/train.jsonl"', 'path = "nowhere/train.jsonl"', 1)
     bad = tmp_path / "r.toml"
     bad.write_text(text)
     recipe = load_recipe(bad)

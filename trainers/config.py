@@ -84,6 +84,17 @@ class SamplesConfig(_Strict):
     seed: int = 0
 
 
+class EvaluateConfig(_Strict):
+    """LLM-judge evaluation of every run of an ablation (`tinyschool ablate`)."""
+
+    enabled: bool = True
+    count: int = Field(8, gt=0, description="story beginnings completed and graded per run")
+    beginnings: str | None = Field(None, description="JSONL of beginnings (default prompts/eval/beginnings.jsonl)")
+    temperature: float | None = Field(None, ge=0, description="of the trained model (default: [samples] temperature)")
+    max_tokens: int = Field(80, gt=0)
+    judges: list[dict[str, Any]] = Field(default_factory=list, description="backend tables (name, model, base_url...); none: the embedded model")
+
+
 class Experiment(_Strict):
     name: str
     description: str = ""
@@ -102,6 +113,7 @@ class Experiment(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     reference: ReferenceConfig = Field(default_factory=ReferenceConfig)
     samples: SamplesConfig = Field(default_factory=SamplesConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     curricula: list[CurriculumConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -47,6 +47,10 @@ def parse_answer(raw: str) -> JudgeScores:
         obj = json.loads(m.group(0))
     except json.JSONDecodeError as e:
         raise ValueError(f"invalid JSON ({e.msg}): {m.group(0)[:80]!r}") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"the answer is not a JSON object: {m.group(0)[:80]!r}")
+    if obj.get("age_group") not in (None, "A", "B", "C", "D", "E", "F"):
+        obj = {**obj, "age_group": None}  # the age guess is secondary: a bad one does not void the grades
     try:
         return JudgeScores.model_validate(obj)
     except ValidationError as e:

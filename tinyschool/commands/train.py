@@ -80,8 +80,57 @@ def run_ablation_cli(exp, workers=None) -> dict:
                 ["curriculum", "seeds", "final mean", "final std", "final 95% CI", "best mean", "best std", "best 95% CI",
                  "tokens to target", "verdict vs " + exp.baseline],
                 [(*r, rep["verdicts"][r[0]]) for r in rep["rows"]])
+    if exp.evaluate.enabled:
+        judge_ablation(exp, rep)
     console.print(f"report: {rep['report']}  (plot: {rep['plot']})")
     return rep
+
+
+def judge_ablation(exp, rep) -> None:
+    """Grade every run's completions with the configured judges and add the scores to report.md."""
+    import pyarrow.parquet as pq
+
+    from generators.cache import RequestCache
+    from generators.config import BackendConfig
+    from tinyschool.cli import UserError
+    from tinyschool.evaluate import BEGINNINGS, EvalConfig, JudgeClient, evaluate_run, judge_label
+    from trainers.judge import judge_section
+    from trainers.train import run_dir
+
+    ev = exp.evaluate
+    try:
+        judges = [BackendConfig.model_validate(j) for j in ev.judges] or [BackendConfig(name="local", batch_size=16)]
+    except Exception as e:  # pydantic ValidationError: one line
+        raise UserError(f"experiment {exp.name}: evaluate.judges: {str(e).splitlines()[0]}") from None
+    ecfg = EvalConfig(judges=judges, beginnings=ev.beginnings or str(BEGINNINGS), count=ev.count,
+                      temperature=ev.temperature if ev.temperature is not None else exp.samples.temperature,
+                      max_tokens=ev.max_tokens, seed=exp.samples.seed)
+    cache = RequestCache()
+    clients = {judge_label(j): JudgeClient(j, ecfg, cache) for j in judges}
+    rows = []
+    try:
+        with progress_bar() as progress:
+            task = progress.add_task("judge", total=len(rep["runs"]))
+            for r in rep["runs"]:
+                path = evaluate_run(run_dir(exp, r["curriculum"], r["seed"]), ecfg, judges=clients)
+                rows += [{**x, "curriculum": r["curriculum"], "seed": r["seed"]} for x in pq.read_table(path).to_pylist()]
+                progress.advance(task)
+    finally:
+        for c in clients.values():
+            c.close()
+        cache.close()
+    md, table_rows = judge_section(rows, [c.name for c in exp.curricula], exp.baseline)
+    report = rep["report"]
+    text = report.read_text()
+    marker = "## Judge scores"
+    if marker in text:
+        text = text[: text.index(marker)].rstrip() + "\n"
+    report.write_text(text.rstrip() + "\n\n" + "\n".join(md))
+    print_table(f"ablation {exp.name}: judge scores (1-10, mean [95% CI])",
+                ["judge", "curriculum", "valid", "grammar", "creativity", "consistency", "plot", "overall"], table_rows)
+    for line in md:
+        if line.startswith("Sanity check"):
+            console.print(line, style="yellow" if "FLAGGED" in line or "not enough" in line else None)
 
 
 def cmd_ablate(args) -> int:
