@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from typing import Any, Iterable, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -32,7 +33,9 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
 
 
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    console.print(table(title, columns, rows))
+    if title:  # on its own line: a table's own title wraps to the table's width
+        console.print(f"[bold]{escape(title)}[/bold]")
+    console.print(table("", columns, rows))
 
 
 def _fmt(v: Any) -> str:
