@@ -49,7 +49,9 @@ class RequestCache:
         if not rows:
             return
         with self._lock:
-            self._db.execute("BEGIN")
+            # IMMEDIATE takes the write lock up front, so a concurrent writer makes us wait (busy
+            # timeout) instead of failing at once with "database is locked" when upgrading a read lock
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO completions (key, value) VALUES (?, ?)", rows)
             self._db.execute("COMMIT")
 

@@ -25,7 +25,7 @@ from generators.cache import RequestCache
 from generators.config import BackendConfig
 from generators.registry import make_backend
 from generators.templates import load_template, render_text
-from trainers.judge import CRITERIA, JudgeAsk, grade, sanity_check
+from trainers.judge import CRITERIA, JudgeAsk, grade
 
 JUDGE_TEMPLATE = prompts.ROOT / "eval" / "judge.toml"
 BEGINNINGS = prompts.ROOT / "eval" / "beginnings.jsonl"
@@ -185,11 +185,3 @@ JUDGE_SCHEMA = pa.schema([
     ("attempts", pa.int64()), ("valid", pa.bool_()), ("error", pa.string()),
     *[(c, pa.int64()) for c in CRITERIA], ("overall", pa.float64()), ("age_group", pa.string()),
 ])
-
-
-def judge_sanity(table: pa.Table, label: str) -> tuple[bool, str]:
-    kind_scores: dict[str, list[float]] = {}
-    for r in table.to_pylist():
-        if r["judge"] == label and r["kind"] != "completion" and r["overall"] is not None:
-            kind_scores.setdefault(r["kind"], []).append(r["overall"])
-    return sanity_check(kind_scores)

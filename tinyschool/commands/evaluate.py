@@ -73,25 +73,15 @@ def eval_config_from(args, run: Path):
 def print_judge_summary(path: Path) -> None:
     import pyarrow.parquet as pq
 
-    from tinyschool.evaluate import judge_sanity
-    from trainers.judge import CRITERIA, mean_ci
+    from trainers.judge import CRITERIA, judge_section
 
-    t = pq.read_table(path)
-    rows = t.to_pylist()
-    labels = sorted({r["judge"] for r in rows})
-    out = []
-    for label in labels:
-        comp = [r for r in rows if r["judge"] == label and r["kind"] == "completion"]
-        cells = []
-        for c in (*CRITERIA, "overall"):
-            m, lo, hi, n = mean_ci([r[c] for r in comp if r[c] is not None])
-            cells.append("n/a" if n == 0 else (f"{m:.2f}" if n < 2 else f"{m:.2f} [{lo:.1f}, {hi:.1f}]"))
-        valid = sum(r["valid"] for r in comp)
-        out.append((label, f"{valid}/{len(comp)}", *cells))
-    print_table(f"judge scores {path}", ["judge", "valid", *CRITERIA, "overall"], out)
-    for label in labels:
-        ok, msg = judge_sanity(t, label)
-        console.print(f"judge {label} sanity check: {msg}", style=None if ok else "yellow")
+    run = path.parent.name
+    rows = [{**r, "curriculum": run, "seed": 0} for r in pq.read_table(path).to_pylist()]
+    md, table_rows = judge_section(rows, [run])
+    print_table(f"judge scores {path} (1-10, mean [95% CI])", ["judge", "run", "valid", *CRITERIA, "overall"], table_rows)
+    for line in md:
+        if line.startswith("Sanity check"):
+            console.print(line, style="yellow" if "FLAGGED" in line or "not enough" in line else None)
 
 
 def cmd_evaluate(args) -> int:
