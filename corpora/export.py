@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ import pyarrow.parquet as pq
 
 from corpora.readers import DEFAULT_SEPARATOR, escape_separator
 from corpora.schema import STAGES
-from corpora.store import Corpus, CorpusError, _fsync_dir
+from corpora.store import Corpus, CorpusError, swap_dir_into_place
 
 FORMATS = ("hf", "hf-disk", "jsonl", "txt")
 MARKER = ".tinyschool-export.json"
@@ -207,7 +206,7 @@ def export_corpus(corpus: Corpus | str | Path, fmt: str, out: str | Path, stage:
         stats.files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
         stats.bytes = sum((tmp / f).stat().st_size for f in stats.files)
         (tmp / MARKER).write_text(json.dumps({"corpus": str(corpus.root), **stats.as_dict()}, indent=2, sort_keys=True) + "\n")
-        _swap_into_place(tmp, out)
+        swap_dir_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -242,13 +241,3 @@ def _shard_columns(corpus: Corpus, stage: str, name: str) -> list[str]:
     return pq.read_schema(corpus.shard_path(stage, name)).names
 
 
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    old = out.parent / f".{out.name}.replaced"
-    if old.exists():
-        shutil.rmtree(old)
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    _fsync_dir(out.parent)
-    if old.exists():
-        shutil.rmtree(old)

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from corpora.readers import Chunk, ReadOptions, read_chunks
 from corpora.schema import RAW_SCHEMA, raw_table
 from corpora.sources import ImportInputError, SourceFile, find_sources
-from corpora.store import Corpus, CorpusError, _fsync_dir, sha256_file
+from corpora.store import Corpus, CorpusError, _fsync_dir, sha256_file, swap_dir_into_place
 
 BACKEND = "import"
 TEMPLATE = "import"
@@ -363,7 +363,7 @@ def import_corpus(source: str | Path, out: str | Path, opts: ReadOptions | None 
     shutil.rmtree(scratch, ignore_errors=True)
     for p in tmp.glob(".views.duckdb*"):
         p.unlink()
-    _swap_into_place(tmp, out)
+    swap_dir_into_place(tmp, out)
     return stats
 
 
@@ -377,18 +377,6 @@ def _guarded(sf: SourceFile, chunks):
         if type(e).__module__.startswith("zstandard") or type(e).__name__ == "ZstdError":
             raise ImportInputError(f"{sf.path}: cannot decompress it ({e})") from None
         raise
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    old = out.parent / f".{out.name}.replaced"
-    if old.exists():
-        shutil.rmtree(old)
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    _fsync_dir(out.parent)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 __all__ = ["ImportStats", "ImportInputError", "ReadOptions", "import_corpus", "doc_id", "doc_ids", "chunk_table"]

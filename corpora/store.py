@@ -18,7 +18,6 @@ import fcntl
 import hashlib
 import json
 import os
-import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
@@ -75,6 +74,21 @@ def _fsync_dir(d: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def swap_dir_into_place(tmp: Path, out: Path) -> None:
+    """Replace folder `out` by the finished folder `tmp` (the old one is removed only after the swap)."""
+    import shutil
+
+    old = out.parent / f".{out.name}.replaced"
+    if old.exists():
+        shutil.rmtree(old)
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    _fsync_dir(out.parent)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def write_parquet_atomic(table: pa.Table, path: Path, row_group_size: int = 8192) -> None:
