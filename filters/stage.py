@@ -343,10 +343,17 @@ def run_annotate(corpus: Corpus, cfg, vocab_path: str | Path | None, progress: A
         lap("write")
     finally:
         pool.close()
+    return finish_annotate(corpus, stats, fp, info["raw"], (b, r), report_dir, work, work_root, t0, lap)
+
+
+def finish_annotate(corpus: Corpus, stats: AnnotateStats, fp: str, raw_info: Any, bands: tuple[int, int],
+                    report_dir: Any, work: Any, work_root: Path, t0: float, lap: Any) -> AnnotateStats:
+    """The stage's last step, whatever executed it: count, mark complete, report, clean up."""
     _collect(corpus, stats)
-    info_out = {"fingerprint": fp, "raw": info["raw"], "bands": b, "rows": r, "docs": stats.docs, "kept": stats.kept,
-                "dropped": dict(sorted(stats.dropped.items())), "exact_duplicates": stats.exact_duplicates,
-                "near_duplicates": stats.near_duplicates, "clusters": stats.clusters}
+    info_out = {"fingerprint": fp, "raw": raw_info, "bands": bands[0], "rows": bands[1], "docs": stats.docs,
+                "kept": stats.kept, "dropped": dict(sorted(stats.dropped.items())),
+                "exact_duplicates": stats.exact_duplicates, "near_duplicates": stats.near_duplicates,
+                "clusters": stats.clusters}
     corpus.mark_complete("annotated", info_out)
     corpus.mark_complete("clean", {"fingerprint": fp})
     from filters.report import histogram_png

@@ -311,21 +311,7 @@ class RayExecutor:
                 if task is not None:
                     progress.advance(task, 1)
             lap("write")
-        st._collect(corpus, stats)
-        info_out = {"fingerprint": fp, "raw": info["raw"], "bands": b, "rows": r, "docs": stats.docs, "kept": stats.kept,
-                    "dropped": dict(sorted(stats.dropped.items())), "exact_duplicates": stats.exact_duplicates,
-                    "near_duplicates": stats.near_duplicates, "clusters": stats.clusters}
-        corpus.mark_complete("annotated", info_out)
-        corpus.mark_complete("clean", {"fingerprint": fp})
-        from filters.report import histogram_png
-
-        stats.histogram = str(histogram_png(corpus, Path(report_dir) if report_dir else corpus.root / "reports"))
-        lap("report")
-        shutil.rmtree(work, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            work_root.rmdir()
-        stats.seconds = time.time() - t0
-        return stats
+        return st.finish_annotate(corpus, stats, fp, info["raw"], (b, r), report_dir, work, work_root, t0, lap)
 
     def dedup(self, work: str, names: list[str], rows: list[int], d, bands: tuple[int, int]
               ) -> tuple[dict[str, tuple[list[int], list]], int]:
@@ -335,7 +321,6 @@ class RayExecutor:
         per duplicate) and the ids of clustered documents."""
         from filters.dedup_bands import components
 
-        ray = self.ray
         b, r = bands
         P = self.cfg.partitions or max(2, 2 * self.cfg.num_workers)
         offsets = np.r_[0, np.cumsum(rows)].astype(np.int64)
