@@ -49,16 +49,21 @@ def _format_error(path: Path, e: ValidationError) -> str:
     return f"{path}: {loc}: {msg}" + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
 
 
-def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
-    path = Path(path)
+def read_toml(path: Path, what: str = "recipe") -> dict[str, Any]:
+    """A TOML file as a dict; a missing or broken file is one RecipeError line."""
     if not path.exists():
-        raise RecipeError(f"{path}: recipe file not found")
+        raise RecipeError(f"{path}: {what} file not found")
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise RecipeError(f"{path}: invalid TOML: {e}") from None
     except UnicodeDecodeError:
         raise RecipeError(f"{path}: not a UTF-8 text file") from None
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    path = Path(path)
+    data = read_toml(path)
     data.setdefault("name", path.stem)
     for k, v in (overrides or {}).items():
         if v is not None:

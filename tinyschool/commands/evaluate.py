@@ -28,31 +28,23 @@ def register(sub) -> None:
 
 
 def load_judges(path: str | None):
-    import tomllib
-
     from pydantic import ValidationError
 
     from generators.config import BackendConfig
-    from tinyschool.cli import UserError
+    from tinyschool.recipe import RecipeError, _format_error, read_toml
 
     if not path:
         return [BackendConfig(name="local", batch_size=16)]
     p = Path(path)
-    if not p.exists():
-        raise UserError(f"{p}: judges file not found")
-    try:
-        data = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"{p}: invalid TOML: {e}") from None
+    data = read_toml(p, "judges")
     judges = []
     for i, j in enumerate(data.get("judges", [])):
         try:
             judges.append(BackendConfig.model_validate(j))
         except ValidationError as e:
-            err = e.errors()[0]
-            raise UserError(f"{p}: judges[{i}].{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+            raise RecipeError(_format_error(p, e).replace(f"{p}: ", f"{p}: judges[{i}].", 1)) from None
     if not judges:
-        raise UserError(f"{p}: no [[judges]] tables")
+        raise RecipeError(f"{p}: no [[judges]] tables")
     return judges
 
 
