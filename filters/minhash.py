@@ -121,21 +121,19 @@ def batch_shingle_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarr
     """32-bit shingle hashes of many texts at once: (hashes of all documents, one after the other;
     shingles per document). Tokens are hashed in one pass over the batch and n-grams are built on the
     concatenated token hashes, keeping only those that do not cross a document boundary."""
-    from filters.text import WORD_RE, ngram_hashes, token_hashes
+    from filters.text import batch_token_hashes, ngram_hashes
 
-    token_lists = [WORD_RE.findall(t.lower()) for t in texts]
-    lens = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
-    flat = [tok for toks in token_lists for tok in toks]
-    th = token_hashes(flat)
+    th, lens = batch_token_hashes(texts)
     ends = np.cumsum(lens)
     starts = ends - lens
     counts = np.where(lens >= n, lens - n + 1, np.minimum(lens, 1))
     grams = ngram_hashes(th, n)
     if len(grams):
-        # start positions of n-grams inside one document: position p with p - start(doc) <= len(doc) - n
-        doc_of = np.repeat(np.arange(len(texts)), lens)[: len(grams)]
-        keep = np.arange(len(grams)) - starts[doc_of] <= lens[doc_of] - n
-        full = grams[keep]
+        # an n-gram starting in the last n-1 tokens of a document crosses into the next one
+        keep = np.ones(len(th), dtype=bool)
+        tail = (ends[:, None] - np.arange(1, n)[None, :]).ravel()
+        keep[tail[tail >= np.repeat(starts, n - 1)]] = False
+        full = grams[keep[: len(grams)]]
     else:
         full = np.empty(0, dtype=np.uint64)
     short = np.flatnonzero((lens > 0) & (lens < n))

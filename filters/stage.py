@@ -40,7 +40,7 @@ from filters.dedup import deduplicate, optimal_bands
 from filters.minhash import MinHasher, shingle_hashes
 from filters.text import Doc, decode_text, normalized_text, parse_slots
 
-STAGE_VERSION = 1
+STAGE_VERSION = 2  # 2: token hashes became a byte polynomial (so a batch hashes in numpy)
 WORK_DIR = ".annotate"
 
 

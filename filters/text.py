@@ -24,12 +24,102 @@ _TOKEN_CACHE: dict[str, int] = {}
 _TOKEN_CACHE_MAX = 2_000_000
 
 
+# token hash: a polynomial over the token's UTF-8 bytes mod 2^64 (odd base, so it can be computed for
+# every token of a batch at once from prefix sums), then the splitmix64 finalizer to spread it
+TOKEN_BASE = 0xD6E8FEB86659FD93
+_TOKEN_BASE_INV = pow(TOKEN_BASE, -1, 1 << 64)
+_S1, _S2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def _mix64_py(h: int) -> int:
+    h ^= h >> 30
+    h = (h * _S1) & _MASK64
+    h ^= h >> 27
+    h = (h * _S2) & _MASK64
+    return h ^ (h >> 31)
+
+
+def mix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer on uint64 values (a new array)."""
+    h = h ^ (h >> np.uint64(30))
+    h *= np.uint64(_S1)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(_S2)
+    h ^= h >> np.uint64(31)
+    return h
+
+
 def token_hash(token: str) -> int:
-    """64-bit hash of one token (blake2b, so it is the same in every process and on every run)."""
-    return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest(), "little")
+    """64-bit hash of one token, in plain Python (the reference; the same in every process and run)."""
+    h = 0
+    for c in token.encode("utf-8"):
+        h = (h * TOKEN_BASE + c) & _MASK64
+    return _mix64_py(h)
+
+
+class _Powers:
+    """TOKEN_BASE^k and TOKEN_BASE^-k mod 2^64 for k < size, grown on demand (kept up to `keep`)."""
+
+    keep = 1 << 22
+
+    def __init__(self) -> None:
+        self.p = self.q = np.empty(0, dtype=np.uint64)
+
+    @staticmethod
+    def _make(base: int, size: int) -> np.ndarray:
+        x = np.full(size, base, dtype=np.uint64)
+        x[0] = 1
+        return np.cumprod(x, out=x)  # uint64 products wrap mod 2^64
+
+    def get(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.p) >= size:
+            return self.p, self.q
+        grown = max(size, min(2 * len(self.p), self.keep), 1 << 16)
+        p, q = self._make(TOKEN_BASE, grown), self._make(_TOKEN_BASE_INV, grown)
+        if grown <= self.keep:
+            self.p, self.q = p, q
+        return p, q
+
+
+_POWERS = _Powers()
+_CHUNK_BYTES = 1 << 22  # text hashed per numpy pass: bounds the temporary arrays
+
+
+def _span_hashes(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """`token_hash` of the byte spans buf[starts[i]:ends[i]] (uint8 buffer), all at once: with
+    Q = BASE^-1, sum_{i<L} c_i BASE^(L-1-i) = BASE^(end-1) * (C[end] - C[start]) where C is the
+    prefix sum of c_i Q^i (uint64 arithmetic wraps mod 2^64, the modulus wanted)."""
+    if len(starts) == 0:
+        return np.empty(0, dtype=np.uint64)
+    p, q = _POWERS.get(len(buf) + 1)
+    c = np.zeros(len(buf) + 1, dtype=np.uint64)
+    np.multiply(buf, q[:len(buf)], out=c[1:])
+    np.cumsum(c, out=c)
+    return mix64((c[ends] - c[starts]) * p[ends - 1])
+
+
+def _hash_new_tokens(tokens: list[str]) -> np.ndarray:
+    """`token_hash` of many tokens at once (tokens never contain NUL: they are runs of letters/digits)."""
+    out = np.empty(len(tokens), dtype=np.uint64)
+    i = 0
+    while i < len(tokens):
+        j, size = i, 0
+        while j < len(tokens) and (size < _CHUNK_BYTES or j == i):
+            size += len(tokens[j]) + 1
+            j += 1
+        raw = "\0".join(tokens[i:j]).encode("utf-8")
+        buf = np.frombuffer(raw, dtype=np.uint8)
+        sep = np.flatnonzero(buf == 0)
+        ends = np.concatenate((sep, [len(buf)]))
+        starts = np.concatenate(([0], sep + 1))
+        out[i:j] = _span_hashes(buf, starts, ends)
+        i = j
+    return out
 
 
 def token_hashes(tokens: list[str]) -> np.ndarray:
+    """`token_hash` of each token: from a per-process cache (a corpus has few distinct word forms);
+    the tokens not seen before are hashed together in numpy."""
     cache = _TOKEN_CACHE
     try:  # the common case: every token seen before (a C-level loop)
         return np.fromiter(map(cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
@@ -37,10 +127,56 @@ def token_hashes(tokens: list[str]) -> np.ndarray:
         pass
     if len(cache) > _TOKEN_CACHE_MAX:  # a flood of distinct junk tokens must not grow memory forever
         cache.clear()
-    for t in tokens:
-        if t not in cache:
-            cache[t] = token_hash(t)
+    new = list(dict.fromkeys(t for t in tokens if t not in cache))
+    cache.update(zip(new, _hash_new_tokens(new).tolist()))
     return np.fromiter(map(cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
+
+
+_ASCII_LOWER = np.arange(256, dtype=np.uint8)
+_ASCII_LOWER[ord("A"):ord("Z") + 1] += 32
+_ASCII_WORD = np.zeros(256, dtype=bool)  # what [^\W_] matches among ASCII characters
+for _r in ("az", "AZ", "09"):
+    _ASCII_WORD[ord(_r[0]):ord(_r[1]) + 1] = True
+
+
+def _ascii_token_spans(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end of every WORD_RE match in lower-cased ASCII bytes: runs of letters/digits,
+    an apostrophe joining two runs when it has a letter or digit on both sides."""
+    word = _ASCII_WORD[buf]
+    if len(buf) > 2:
+        word[1:-1] |= (buf[1:-1] == ord("'")) & word[:-2] & word[2:]
+    edge = np.diff(word.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    return np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+
+
+def batch_token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Token hashes of many texts at once: (the hashes of every document's word tokens, one document
+    after the other; tokens per document), equal to `token_hashes(WORD_RE.findall(text.lower()))`
+    per text. ASCII texts are tokenized and hashed in numpy, a few MB per pass; any other text goes
+    through the regex and the token cache."""
+    parts: list[np.ndarray] = []
+    lens = np.zeros(len(texts), dtype=np.int64)
+    i = 0
+    while i < len(texts):
+        if not texts[i].isascii():
+            h = token_hashes(WORD_RE.findall(texts[i].lower()))
+            parts.append(h)
+            lens[i] = len(h)
+            i += 1
+            continue
+        j, size = i, 0  # a run of ASCII texts of about _CHUNK_BYTES
+        while j < len(texts) and texts[j].isascii() and (size < _CHUNK_BYTES or j == i):
+            size += len(texts[j]) + 1
+            j += 1
+        raw = "\n".join(texts[i:j]).encode("ascii")
+        buf = _ASCII_LOWER[np.frombuffer(raw, dtype=np.uint8)]
+        starts, ends = _ascii_token_spans(buf)
+        parts.append(_span_hashes(buf, starts, ends))
+        doc_ends = np.cumsum(np.fromiter(map(len, texts[i:j]), dtype=np.int64, count=j - i) + 1)
+        lens[i:j] = np.bincount(np.searchsorted(doc_ends, starts, side="right"), minlength=j - i)
+        i = j
+    flat = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
+    return flat, lens
 
 
 def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:

@@ -8,7 +8,7 @@ from datasketch import MinHash, MinHashLSH
 from filters.config import DedupConfig
 from filters.dedup import deduplicate, optimal_bands
 from filters.minhash import MinHasher, shingle_hash32, shingle_hashes, shingles, signatures_for_texts
-from filters.text import Doc, ngram_hash_py, ngram_hashes, token_hashes
+from filters.text import WORD_RE, Doc, batch_token_hashes, ngram_hash_py, ngram_hashes, token_hash, token_hashes
 
 WORDS = np.array([f"w{i}" for i in range(3000)])
 
@@ -24,6 +24,23 @@ def test_ngram_hashes_equal_the_python_reference():
         assert [int(x) for x in ngram_hashes(h, n)] == [ngram_hash_py(toks[i:i + n]) for i in range(len(toks) - n + 1)]
     d = Doc("x", " ".join(toks))
     assert (d.ngrams(5) == ngram_hashes(h, 5)).all()
+
+
+def test_batched_tokenizer_equals_the_regex_and_the_python_token_hash():
+    """The numpy tokenizer/hasher for ASCII text gives WORD_RE's tokens and `token_hash`'s values;
+    non-ASCII texts in the same batch go through the regex."""
+    import random
+
+    rng = random.Random(3)
+    alphabet = "abZ9'_ -.,\n\t’é日"
+    texts = ["Hello, World! don't 'quote' a''b it's_ok x'y'z 123abc", "", "   ", "Ünïcödé wörds’s ok", "'", "a'",
+             "'a", "A B\nC", "x" * 10_000, "under_score __x__ 9_9"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(2000)]
+    flat, lens = batch_token_hashes(texts)
+    want = [WORD_RE.findall(t.lower()) for t in texts]
+    assert lens.tolist() == [len(w) for w in want]
+    assert flat.tolist() == [token_hash(tok) for toks in want for tok in toks]
+    assert lens[:3].tolist() == [10, 0, 0] and lens[9] == 5  # "don't" one token, "_" splits, "a''b" two
 
 
 @pytest.mark.parametrize("num_perm,seed,n", [(128, 1, 5), (64, 7, 3), (256, 42, 1)])
