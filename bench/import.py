@@ -1,13 +1,16 @@
 """Issue 8.6: docs/s of `tinyschool import` on a JSONL file of synthetic 200-word documents beside
 `pyarrow.json.read_json` of the same file (target: at least 0.5 of it), and the peak memory of both.
 
-The import does more than the reference (ids, provenance, zstd Parquet shards with checksums) and
-streams, so its memory stays flat while the reference holds the whole table. Each side runs in its
-own process, so each peak RSS is that side's alone, and the CPU seconds of each are printed too
-(on a shared machine wall time depends on the neighbours; the runs are interleaved and the best
-of each is taken). The input is generated once into /tmp.
+The import does more than the reference (ids, provenance, Parquet shards with checksums, fsynced)
+and streams, so its memory stays flat while the reference holds the whole table. Shards are written
+with the import's default codec (none: uncompressed Parquet, about the input's size);
+`--compression zstd|snappy|lz4` times the import with another (zstd: ~3x smaller shards, about
+twice the time here). Each side runs in its own process, so each peak RSS is that side's alone,
+and the CPU seconds of each are printed too (on a shared machine wall time depends on the
+neighbours; the runs are interleaved and the best of each is taken). The input is generated once
+into /tmp.
 
-    python bench/import.py [--docs 1000000] [--words 200] [--repeat 2] [--file /tmp/...jsonl]
+    python bench/import.py [--docs 1000000] [--words 200] [--repeat 3] [--compression none] [--file /tmp/...jsonl]
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from corpora.importer import CODECS, DEFAULT_COMPRESSION
+
 REPO = Path(__file__).resolve().parents[1]
 
 OURS = """
@@ -30,11 +35,13 @@ import pyarrow as pa
 from corpora.importer import import_corpus
 pa.array([0])  # library warm-up (pyarrow imports pandas lazily on first use), on both sides
 t0 = time.perf_counter()
-stats = import_corpus(sys.argv[1], sys.argv[2], name="bench")
+stats = import_corpus(sys.argv[1], sys.argv[2], name="bench", compression=sys.argv[3])
 s = time.perf_counter() - t0
 r = resource.getrusage(resource.RUSAGE_SELF)
+from pathlib import Path
+shard_mb = sum(p.stat().st_size for p in Path(sys.argv[2], "raw").glob("*.parquet")) / 1e6
 print(json.dumps({"seconds": s, "docs": stats.docs, "shards": stats.shards, "cpu_s": r.ru_utime + r.ru_stime,
-                  "rss_mb": r.ru_maxrss / 1024}))
+                  "rss_mb": r.ru_maxrss / 1024, "shard_mb": shard_mb}))
 """
 
 REFERENCE = """
@@ -77,7 +84,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=1_000_000)
     ap.add_argument("--words", type=int, default=200)
-    ap.add_argument("--repeat", type=int, default=2, help="runs of each side, interleaved; the best counts (default 2)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each side, interleaved; the best counts (default 2)")
+    ap.add_argument("--compression", default=DEFAULT_COMPRESSION, choices=CODECS,
+                    help=f"the import's shard codec (default {DEFAULT_COMPRESSION}, the import's own default)")
     ap.add_argument("--file", help="input JSONL (default /tmp/tinyschool-bench-import-DOCSxWORDS.jsonl, made once)")
     args = ap.parse_args()
 
@@ -95,7 +104,7 @@ def main() -> None:
     for _ in range(args.repeat):  # interleaved; the best of each (the machine may be shared)
         refs.append(run(REFERENCE, str(path)))
         try:
-            ourss.append(run(OURS, str(path), str(out)))
+            ourss.append(run(OURS, str(path), str(out), args.compression))
         finally:
             shutil.rmtree(out, ignore_errors=True)
     ref = min(refs, key=lambda r: r["seconds"])
@@ -107,7 +116,7 @@ def main() -> None:
     print(f"input: {path} ({size_mb:,.0f} MB, {ref['docs']:,} documents)")
     print(f"tinyschool import:        {ours['seconds']:7.2f} s  {ours_rate:10,.0f} docs/s  peak RSS {ours['rss_mb']:7,.0f} MB"
           f"  CPU {ours['cpu_s']:6.1f} s"
-          f"  ({ours['shards']} zstd Parquet shards, ids, provenance, checksums)")
+          f"  ({ours['shards']} Parquet shards ({args.compression}, {ours['shard_mb']:,.0f} MB), ids, provenance, checksums)")
     print(f"pyarrow.json.read_json:   {ref['seconds']:7.2f} s  {ref_rate:10,.0f} docs/s  peak RSS {ref['rss_mb']:7,.0f} MB"
           f"  CPU {ref['cpu_s']:6.1f} s"
           "  (one in-memory table)")
@@ -115,7 +124,8 @@ def main() -> None:
                       "ratio": round(ours_rate / ref_rate, 2), "target": 0.5,
                       "ours_peak_rss_mb": round(ours["rss_mb"]), "reference_peak_rss_mb": round(ref["rss_mb"]),
                       "ours_cpu_s": round(ours["cpu_s"], 1), "reference_cpu_s": round(ref["cpu_s"], 1),
-                      "load_avg_1m": round(os.getloadavg()[0], 1), "input_mb": round(size_mb), "docs": ours["docs"]}))
+                      "load_avg_1m": round(os.getloadavg()[0], 1), "input_mb": round(size_mb), "docs": ours["docs"],
+                      "compression": args.compression, "ours_shard_mb": round(ours["shard_mb"])}))
 
 
 if __name__ == "__main__":

@@ -13,10 +13,13 @@ name and the document's position (or the value of a field the user names), and i
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
+import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +29,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import xxhash
 
 from corpora.readers import Chunk, ReadOptions, read_chunks
 from corpora.schema import RAW_SCHEMA, raw_table
 from corpora.sources import ImportInputError, SourceFile, find_sources
-from corpora.store import Corpus, CorpusError, _fsync_dir, sha256_file, swap_dir_into_place
+from corpora.store import CHECKSUM, Corpus, CorpusError, _fsync_dir, swap_dir_into_place
 
 BACKEND = "import"
 TEMPLATE = "import"
@@ -141,31 +145,67 @@ def chunk_table(sf: SourceFile, chunk: Chunk, recipe: str) -> pa.Table:
 
 # columns with few distinct values; dictionary-encoding the unique ones (id, text, meta) only costs time
 _DICTIONARY_COLUMNS = ["template", "backend", "model", "finish_reason", "recipe", "error_kind", "error", "prompt", "slots"]
+# min/max statistics help a reader skip row groups; for the text column they only cost time
+_STATISTICS_COLUMNS = [f.name for f in RAW_SCHEMA if f.name != "text"]
+# Parquet codecs an import may write its shards with (every Parquet reader reads all of them)
+CODECS = ("none", "snappy", "lz4", "zstd")
+DEFAULT_COMPRESSION = "none"
 
 
-def _write_shard_file(table: pa.Table, path: Path) -> None:
-    """The store's zstd Parquet shard (temp file, fsync, rename), minus dictionary encoding of the
-    columns where every value is distinct, which costs ~15% of the writing time for nothing."""
+class _ChecksumFile(io.RawIOBase):
+    """A file the Parquet writer writes through, checksumming the bytes as they pass: no second read,
+    and no shard-sized buffer in memory."""
+
+    def __init__(self, f):
+        super().__init__()
+        self.f, self.hash, self.size = f, xxhash.xxh3_128(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        self.hash.update(b)
+        self.size += len(b)
+        return self.f.write(b)
+
+    def tell(self) -> int:
+        return self.size
+
+
+def _write_shard_file(table: pa.Table, path: Path, compression: str = DEFAULT_COMPRESSION) -> tuple[int, str]:
+    """A Parquet shard as the store writes it (temp file, fsync, rename), minus dictionary encoding
+    of the columns where every value is distinct and statistics of the text, which cost time for
+    nothing. Returns (bytes, checksum)."""
+    if compression not in CODECS:
+        raise CorpusError(f"unknown compression {compression!r} (one of {', '.join(CODECS)})")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression="zstd", row_group_size=8192, use_dictionary=_DICTIONARY_COLUMNS,
-                   write_statistics=True, store_schema=True)
-    with open(tmp, "rb+") as f:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    with open(tmp, "wb") as f:
+        sink = _ChecksumFile(f)
+        pq.write_table(table, sink, compression=compression, row_group_size=8192, use_dictionary=_DICTIONARY_COLUMNS,
+                       write_statistics=_STATISTICS_COLUMNS, store_schema=True)
+        f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
     _fsync_dir(path.parent)
+    return sink.size, sink.hash.hexdigest()
 
 
 class _ShardWriter:
-    """Collects chunk tables and writes a shard of about `rows` rows or `nbytes` text bytes at a time,
-    in a background thread (Parquet encoding releases the GIL), recording where the input resumes."""
+    """Collects chunk tables and writes a shard of about `rows` rows or `nbytes` text bytes at a time.
+    Shards are encoded and written by `workers` background threads (Parquet encoding, compression,
+    hashing and file writes release the GIL, so they run beside the parsing of the next block), and
+    entered into the manifest strictly in order, each with the point where the input resumes after
+    it: a crash leaves a manifest whose last shard is a true resume point."""
 
-    def __init__(self, corpus: Corpus, next_shard: int, rows: int, nbytes: int):
+    def __init__(self, corpus: Corpus, next_shard: int, rows: int, nbytes: int, compression: str = DEFAULT_COMPRESSION,
+                 workers: int = 2):
         self.corpus, self.next_shard, self.rows, self.nbytes = corpus, next_shard, rows, nbytes
+        self.compression, self.workers = compression, max(1, workers)
         self.tables: list[pa.Table] = []
         self.buffered_rows = self.buffered_bytes = 0
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="shard-writer")
-        self.pending: Future | None = None
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="shard-writer")
+        self.pending: deque[tuple[str, int, Future, dict[str, Any]]] = deque()
         self.written = 0
 
     def add(self, table: pa.Table, resume: dict[str, Any]) -> None:
@@ -184,14 +224,16 @@ class _ShardWriter:
         name = f"part-{self.next_shard:05d}"
         self.next_shard += 1
         resume = json.loads(json.dumps({**resume, "shard": self.next_shard}))  # a snapshot
-        self.wait()
-        self.pending = self.pool.submit(self._write, name, table, resume)
-
-    def _write(self, name: str, table: pa.Table, resume: dict[str, Any]) -> None:
+        while len(self.pending) >= self.workers:  # bounded: memory stays flat
+            self._commit_oldest()
         path = self.corpus.shard_path("raw", name)
-        _write_shard_file(table, path)
-        entry = {"file": f"raw/{name}.parquet", "rows": table.num_rows, "bytes": path.stat().st_size,
-                 "sha256": sha256_file(path)}
+        self.pending.append((name, table.num_rows, self.pool.submit(_write_shard_file, table, path, self.compression),
+                             resume))
+
+    def _commit_oldest(self) -> None:
+        name, rows, future, resume = self.pending.popleft()
+        size, digest = future.result()
+        entry = {"file": f"raw/{name}.parquet", "rows": rows, "bytes": size, CHECKSUM: digest}
 
         def add(m):  # the shard and the resume point in one manifest write
             m["stages"]["raw"]["shards"][name] = entry
@@ -201,19 +243,22 @@ class _ShardWriter:
         self.written += 1
 
     def wait(self) -> None:
-        if self.pending is not None:
-            f, self.pending = self.pending, None
-            f.result()
+        while self.pending:
+            self._commit_oldest()
 
     def close(self) -> None:
         try:
             self.wait()
         finally:
+            for _, _, future, _ in self.pending:  # after a failed write: let the others finish, unrecorded
+                future.cancel()
+            self.pending.clear()
             self.pool.shutdown(wait=True)
 
 
 def _import_recipe(name: str, source: Path, files: list[SourceFile], opts: ReadOptions, fmt: str | None,
-                   include: list[str] | None, license: str, description: str, shard_rows: int, shard_bytes: int) -> dict:
+                   include: list[str] | None, license: str, description: str, shard_rows: int, shard_bytes: int,
+                   compression: str) -> dict:
     return {
         "name": name,
         "description": description,
@@ -224,7 +269,8 @@ def _import_recipe(name: str, source: Path, files: list[SourceFile], opts: ReadO
             "format": fmt or "auto",
             "include": include or [],
             "options": opts.as_dict(),
-            "layout": {"block_bytes": opts.block_bytes, "shard_rows": shard_rows, "shard_bytes": shard_bytes},
+            "layout": {"block_bytes": opts.block_bytes, "shard_rows": shard_rows, "shard_bytes": shard_bytes,
+                       "compression": compression},
             "files": [{"name": f.name, "format": f.format, "compression": f.compression, "bytes": f.size,
                        "mtime_ns": f.mtime_ns} for f in files],
         },
@@ -249,7 +295,7 @@ def _describe(m: dict) -> str:
 def import_corpus(source: str | Path, out: str | Path, opts: ReadOptions | None = None, *, fmt: str | None = None,
                   include: list[str] | None = None, name: str | None = None, license: str = "unknown",
                   description: str = "", force: bool = False, shard_rows: int = 100_000, shard_bytes: int = 64 << 20,
-                  progress: ProgressFn | None = None) -> ImportStats:
+                  compression: str = DEFAULT_COMPRESSION, writers: int = 2, progress: ProgressFn | None = None) -> ImportStats:
     """Import SOURCE (a file or a folder) into a new corpus at OUT. See the module docstring."""
     t0 = time.time()
     opts = opts or ReadOptions()
@@ -259,13 +305,16 @@ def import_corpus(source: str | Path, out: str | Path, opts: ReadOptions | None 
         raise CorpusError("--split sep needs a non-empty --separator")
     if not opts.text_field:
         raise CorpusError("--text-field must not be empty")
+    if compression not in CODECS:
+        raise CorpusError(f"unknown --compression {compression!r} (one of {', '.join(CODECS)})")
     source, out = Path(source), Path(out)
     files = find_sources(source, fmt, include)
     for f in files:
         if f.size == 0:
             raise ImportInputError(f"{f.path}: empty file (0 bytes, no documents)")
     name = name or out.name
-    recipe = _import_recipe(name, source, files, opts, fmt, include, license, description, shard_rows, shard_bytes)
+    recipe = _import_recipe(name, source, files, opts, fmt, include, license, description, shard_rows, shard_bytes,
+                            compression)
     stats = ImportStats(files=len(files), bytes_total=sum(f.size for f in files))
 
     # the target: the same import already done is a no-op; anything else is refused unless --force
@@ -314,7 +363,7 @@ def import_corpus(source: str | Path, out: str | Path, opts: ReadOptions | None 
         stats.status = "resumed"
         stats.resumed_shards = resume["shard"]
 
-    writer = _ShardWriter(tmp_corpus, resume["shard"] if resume else 0, shard_rows, shard_bytes)
+    writer = _ShardWriter(tmp_corpus, resume["shard"] if resume else 0, shard_rows, shard_bytes, compression, writers)
     scratch = tmp / ".scratch"
     done_before = sum(f.size for f in files[:start_file])
     try:

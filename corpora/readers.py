@@ -13,6 +13,8 @@ escaped by `tinyschool export --format txt` (see `escape_separator`), which this
 from __future__ import annotations
 
 import json
+import mmap
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -48,7 +50,7 @@ class ReadOptions:
 
 @dataclass
 class Chunk:
-    texts: pa.Array  # string
+    texts: pa.Array | pa.ChunkedArray  # string
     pos: np.ndarray  # int64, the position the id is made from (line, doc or row number)
     meta_keys: tuple[str, ...]  # sorted provenance keys besides "source", each with an int64 array below
     meta_vals: tuple[np.ndarray, ...]
@@ -107,7 +109,10 @@ def decode(data: bytes | memoryview) -> tuple[str, int]:
 
 
 def count_newlines(data: bytes | memoryview) -> int:
-    return int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10)) if len(data) else 0
+    """Newlines in data, counted a megabyte at a time (a small temporary that stays in the cache,
+    not a fresh block-sized one)."""
+    a = np.frombuffer(data, np.uint8)
+    return sum(int(np.count_nonzero(a[i:i + (1 << 20)] == 10)) for i in range(0, len(a), 1 << 20))
 
 
 def _check_start(sf: SourceFile, block: memoryview) -> memoryview:
@@ -166,6 +171,57 @@ def byte_blocks(stream, block: int, delims: tuple[bytes, ...]) -> Iterator[memor
         yield memoryview(buf)[:end]
 
 
+def mmap_blocks(mm, pos: int, block: int, delims: tuple[bytes, ...]) -> Iterator[memoryview]:
+    """`byte_blocks` over a memory-mapped file from byte `pos`: the same block boundaries, without
+    copying the bytes out of the page cache."""
+    size = len(mm)
+    while pos < size:
+        lim = min(pos + block, size)
+        end = max((c + len(d) for d in delims if (c := mm.rfind(d, pos, lim)) >= 0), default=-1)
+        if end < 0:
+            end = size if lim == size else min((c + len(d) for d in delims if (c := mm.find(d, pos)) >= 0), default=size)
+        yield memoryview(mm)[pos:end]
+        pos = end
+
+
+def file_blocks(sf: SourceFile, offset: int, block: int, delims: tuple[bytes, ...]) -> Iterator[tuple[memoryview, int]]:
+    """(block, bytes of the file on disk read so far) from byte `offset` of the decompressed data:
+    an uncompressed file is memory-mapped, a compressed one streamed through its decompressor."""
+    if sf.compression is None:
+        with open(sf.path, "rb") as f:
+            if sf.size == 0 or offset >= os.fstat(f.fileno()).st_size:
+                return
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        dropped = offset - offset % mmap.PAGESIZE
+        try:
+            for view in mmap_blocks(mm, offset, block, delims):
+                offset += len(view)
+                yield view, offset
+                try:
+                    view.release()
+                except BufferError:
+                    pass
+                # the pages read stay in the page cache but leave this process's resident set
+                done = offset - offset % mmap.PAGESIZE
+                if done > dropped:
+                    mm.madvise(mmap.MADV_DONTNEED, dropped, done - dropped)
+                    dropped = done
+        finally:
+            try:
+                mm.close()
+            except BufferError:  # a view still held by the caller: unmapped when it is collected
+                pass
+        return
+    stream, raw = open_binary(sf)
+    try:
+        _skip(stream, raw, offset)
+        for view in byte_blocks(stream, block, delims):
+            yield view, raw.tell()
+    finally:
+        stream.close()
+        raw.close()
+
+
 def _provenance(sf: SourceFile, where: dict[str, int]) -> str:
     return f"{sf.path}:{where['line']}" if "line" in where else f"{sf.path}: row {where['row']}"
 
@@ -180,43 +236,36 @@ def _fail(sf: SourceFile, opts: ReadOptions, chunk_bad: list, pos: int, where: d
 # ---- plain text ------------------------------------------------------------------------------------
 
 def read_text(sf: SourceFile, opts: ReadOptions, state: dict[str, int]) -> Iterator[Chunk]:
-    stream, raw = open_binary(sf)
-    try:
-        offset, line, doc = state.get("offset", 0), state.get("line", 1), state.get("doc", 0)
-        _skip(stream, raw, offset)
-        if opts.split == "sep":
-            delims = (opts.separator.encode(),)
+    offset, line, doc = state.get("offset", 0), state.get("line", 1), state.get("doc", 0)
+    if opts.split == "sep":
+        delims = (opts.separator.encode(),)
+    elif opts.split == "blank":
+        delims = (b"\n\n", b"\n\r\n")  # a blank line, LF or CRLF
+    else:
+        delims = (b"\n",)
+    for block, done in file_blocks(sf, offset, opts.block_bytes, delims):
+        nbytes = len(block)
+        if offset == 0:
+            block = _check_start(sf, block)
+        text, replaced = decode(block)
+        first = offset == 0
+        offset += nbytes
+        if opts.split == "line":
+            docs, lines, skipped, nl = _split_lines(text, line, opts.strip)
+            keys, vals, pos = ("line",), (lines,), lines
         elif opts.split == "blank":
-            delims = (b"\n\n", b"\n\r\n")  # a blank line, LF or CRLF
+            docs, lines, skipped, nl = _split_blank(text, line, opts.strip)
+            keys, vals, pos = ("line",), (lines,), lines
         else:
-            delims = (b"\n",)
-        for block in byte_blocks(stream, opts.block_bytes, delims):
-            nbytes = len(block)
-            if offset == 0:
-                block = _check_start(sf, block)
-            text, replaced = decode(block)
-            first = offset == 0
-            offset += nbytes
-            if opts.split == "line":
-                docs, lines, skipped, nl = _split_lines(text, line, opts.strip)
-                keys, vals, pos = ("line",), (lines,), lines
-            elif opts.split == "blank":
-                docs, lines, skipped, nl = _split_blank(text, line, opts.strip)
-                keys, vals, pos = ("line",), (lines,), lines
-            else:
-                docs, lines, idx, skipped, nl, doc = _split_sep(text, line, doc, first, opts)
-                keys, vals, pos = ("doc", "line"), (idx, lines), idx
-            line += nl
-            arr = pa.array(docs, pa.string())
-            per_doc = None
-            if replaced:
-                per_doc = pc.count_substring(arr, "\ufffd").to_numpy(zero_copy_only=False).astype(np.int64)
-            yield Chunk(arr, pos, keys, vals, replaced=replaced, replaced_per_doc=per_doc, skipped_blank=skipped,
-                        state={"offset": offset, "line": line, "doc": doc},
-                        bytes_done=raw.tell())
-    finally:
-        stream.close()
-        raw.close()
+            docs, lines, idx, skipped, nl, doc = _split_sep(text, line, doc, first, opts)
+            keys, vals, pos = ("doc", "line"), (idx, lines), idx
+        line += nl
+        arr = pa.array(docs, pa.string())
+        per_doc = None
+        if replaced:
+            per_doc = pc.count_substring(arr, "\ufffd").to_numpy(zero_copy_only=False).astype(np.int64)
+        yield Chunk(arr, pos, keys, vals, replaced=replaced, replaced_per_doc=per_doc, skipped_blank=skipped,
+                    state={"offset": offset, "line": line, "doc": doc}, bytes_done=done)
 
 
 def _split_lines(text: str, line: int, strip: bool):
@@ -307,28 +356,23 @@ def _split_sep(text: str, line: int, doc: int, first_block: bool, opts: ReadOpti
 # ---- JSON lines -----------------------------------------------------------------------------------
 
 def read_jsonl(sf: SourceFile, opts: ReadOptions, state: dict[str, int]) -> Iterator[Chunk]:
-    stream, raw = open_binary(sf)
-    try:
-        offset, line = state.get("offset", 0), state.get("line", 1)
-        _skip(stream, raw, offset)
-        for block in byte_blocks(stream, opts.block_bytes, (b"\n",)):
-            nbytes = len(block)
-            if offset == 0:
-                block = _check_start(sf, block)
-                head = bytes(block[:4096]).lstrip()[:1]
-                if head == b"[":
-                    raise ImportInputError(f"{sf.path}:1: a JSON array, not JSON Lines (one object per line); "
-                                           "convert it, e.g. with `jq -c '.[]'`")
-            newlines = count_newlines(block)
-            chunk = _parse_json_block(sf, opts, block, line, newlines)
-            offset += nbytes
-            line += newlines
-            chunk.state = {"offset": offset, "line": line}
-            chunk.bytes_done = raw.tell()
-            yield chunk
-    finally:
-        stream.close()
-        raw.close()
+    offset, line = state.get("offset", 0), state.get("line", 1)
+    for block, done in file_blocks(sf, offset, opts.block_bytes, (b"\n",)):
+        nbytes = len(block)
+        if offset == 0:
+            block = _check_start(sf, block)
+            head = bytes(block[:4096]).lstrip()[:1]
+            if head == b"[":
+                raise ImportInputError(f"{sf.path}:1: a JSON array, not JSON Lines (one object per line); "
+                                       "convert it, e.g. with `jq -c '.[]'`")
+        newlines = count_newlines(block)
+        chunk = _parse_json_block(sf, opts, block, line, newlines)
+        offset += nbytes
+        line += newlines
+        chunk.state = {"offset": offset, "line": line}
+        chunk.bytes_done = done
+        del block
+        yield chunk
 
 
 def _json_fast(block: memoryview, opts: ReadOptions) -> pa.Table | None:
@@ -362,7 +406,7 @@ def _parse_json_block(sf: SourceFile, opts: ReadOptions, block: memoryview, line
             nonblank = [i for i, s in enumerate(bytes(block).split(b"\n")) if s.strip()]
             lines = line + np.asarray(nonblank, np.int64)
             skipped = n_lines - len(nonblank)
-        texts = t[opts.text_field].combine_chunks()
+        texts = t[opts.text_field]  # left in Arrow's chunks: the shard writer takes them as they are
         ids = pc.cast(t[opts.id_field].combine_chunks(), pa.string()) if opts.id_field else None
         return Chunk(texts, lines, ("line",), (lines,), ids=ids, skipped_blank=skipped)
     return _parse_json_slow(sf, opts, bytes(block), line)

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpora import Corpus, CorpusError
+from corpora.store import shard_checksum
 
 
 class CurriculumError(Exception):
@@ -41,7 +42,7 @@ def corpus_signature(path: str | Path) -> str:
     the corpus grows or is cleaned again, so that stale prepared data is never reused."""
     corpus = Corpus(path)
     stage = "clean" if corpus.shard_names("clean") else "raw"
-    entries = {n: (e.get("sha256"), e.get("rows")) for n, e in corpus.shard_entries(stage).items()}
+    entries = {n: (shard_checksum(e), e.get("rows")) for n, e in corpus.shard_entries(stage).items()}
     return hashlib.sha256(repr((stage, sorted(entries.items()))).encode()).hexdigest()[:16]
 
 

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from corpora import Corpus
-from corpora.store import CorpusError, sha256_file, write_parquet_atomic
+from corpora.store import CorpusError, sha256_file, shard_checksum, write_parquet_atomic
 from filters.base import Resources
 from filters.dedup import deduplicate, optimal_bands
 from filters.minhash import MinHasher, shingle_hashes
@@ -191,7 +191,7 @@ def _step3(root: str, work: str, name: str, dedup_cols: dict[str, list]) -> tupl
 
 # ---- the main side --------------------------------------------------------------------------------
 def fingerprint(corpus: Corpus, cfg, vocab_path: str | Path | None) -> tuple[str, dict[str, Any]]:
-    raw = {n: e["sha256"] for n, e in corpus.shard_entries("raw").items()}
+    raw = {n: shard_checksum(e) for n, e in corpus.shard_entries("raw").items()}
     from filters.decontam import EvalSetError
 
     evals = []

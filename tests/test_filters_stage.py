@@ -204,8 +204,8 @@ def test_rerun_is_nothing_to_do_and_redo_is_byte_identical(annotated, raw_corpus
     shutil.copytree(src, other)
     run_annotate(Corpus(other), filter_config(), VOCAB, workers=2)
     for stage in ("annotated", "clean"):
-        a = {n: e["sha256"] for n, e in corpus.shard_entries(stage).items()}
-        b = {n: e["sha256"] for n, e in Corpus(other).shard_entries(stage).items()}
+        a = {n: e["xxh3_128"] for n, e in corpus.shard_entries(stage).items()}
+        b = {n: e["xxh3_128"] for n, e in Corpus(other).shard_entries(stage).items()}
         assert a == b, stage
 
 
@@ -265,8 +265,8 @@ def test_cli_resumes_after_sigkill_with_the_same_bytes(raw_corpus, annotated, tm
     out = run_cli("annotate", recipe, "--workers", "1")
     assert out.returncode == 0, out.stderr
     for stage in ("annotated", "clean"):
-        assert ({n: e["sha256"] for n, e in Corpus(root).shard_entries(stage).items()}
-                == {n: e["sha256"] for n, e in ref.shard_entries(stage).items()})
+        assert ({n: e["xxh3_128"] for n, e in Corpus(root).shard_entries(stage).items()}
+                == {n: e["xxh3_128"] for n, e in ref.shard_entries(stage).items()})
     out = run_cli("annotate", recipe)
     assert out.returncode == 0 and "nothing to do" in out.stdout
 

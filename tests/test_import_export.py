@@ -89,6 +89,45 @@ def test_block_boundaries_do_not_change_documents(tmp_path, split):
     assert len(Corpus(tmp_path / "small").shard_names("raw")) >= 4
 
 
+def test_memory_mapped_blocks_end_where_streamed_blocks_end():
+    """Uncompressed files are memory-mapped, compressed ones streamed: both cut the same blocks."""
+    import io
+    import mmap
+    import random
+
+    from corpora.readers import byte_blocks, mmap_blocks
+
+    rng = random.Random(5)
+    for delims in [(b"\n",), (b"\n\n", b"\n\r\n"), (b"<|endoftext|>",)]:
+        for _ in range(30):
+            data = b"".join(rng.choice([b"a", b"bb ", b"\n", b"\r\n", b"\n\n", b"<|endoftext|>", b"<|end"])
+                            for _ in range(rng.randint(1, 400)))
+            block = rng.choice([1, 5, 13, 64, 1000])
+            streamed = [bytes(b) for b in byte_blocks(io.BytesIO(data), block, delims)]
+            with mmap.mmap(-1, len(data)) as mm:
+                mm.write(data)
+                start = rng.randint(0, len(data) - 1)
+                mapped = [bytes(b) for b in mmap_blocks(mm, 0, block, delims)]
+                from_start = [bytes(b) for b in mmap_blocks(mm, start, block, delims)]
+            assert mapped == streamed and b"".join(mapped) == data
+            assert from_start == [bytes(b) for b in byte_blocks(io.BytesIO(data[start:]), block, delims)]
+
+
+@pytest.mark.parametrize("codec", ["none", "snappy", "lz4", "zstd"])
+def test_shard_codec_is_the_users_choice_and_parallel_writers_change_no_byte(tmp_path, codec):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": f"story {i} " * (i % 9 + 1)} for i in range(2000)])
+    opts = ReadOptions(block_bytes=8192)
+    one = import_corpus(src, tmp_path / "one", opts, name="c", shard_rows=300, compression=codec, writers=1)
+    two = import_corpus(src, tmp_path / "two", opts, name="c", shard_rows=300, compression=codec, writers=2)
+    a, b = Corpus(tmp_path / "one"), Corpus(tmp_path / "two")
+    assert one.shards == two.shards >= 6 and a.shard_entries("raw") == b.shard_entries("raw")
+    assert a.verify() == [] and [r["text"] for r in raw_rows(tmp_path / "two")] == [f"story {i} " * (i % 9 + 1) for i in range(2000)]
+    md = pq.ParquetFile(tmp_path / "two" / "raw" / "part-00000.parquet").metadata
+    text_col = md.schema.to_arrow_schema().get_field_index("text")
+    want = {"none": "UNCOMPRESSED"}.get(codec, codec.upper())
+    assert md.row_group(0).column(text_col).compression == want
+
+
 def test_jsonl_compressed_and_id_field(tmp_path):
     rows = [{"id": f"doc-{i}", "text": f"story {i}", "other": {"nested": [i]}} for i in range(300)]
     write_jsonl(tmp_path / "s.jsonl", rows)

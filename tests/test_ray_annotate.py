@@ -128,12 +128,12 @@ def test_a_task_that_dies_past_its_retries_is_one_clear_error_then_resumes(clust
     local, _ = local_run
     (cluster / "annotate_part-00000").write_text("")
     c = _copy(raw_corpus, tmp_path / "corpus")
-    raw_before = {n: e["sha256"] for n, e in c.shard_entries("raw").items()}
+    raw_before = {n: e["xxh3_128"] for n, e in c.shard_entries("raw").items()}
     from tinyschool.executors import ExecutorError
 
     with pytest.raises(ExecutorError, match=r"a Ray task failed 1 times \(WorkerCrashedError"):
         RayExecutor(ExecutorConfig(kind="ray", num_workers=2, max_retries=0)).run_annotate(c, FilterConfig(), VOCAB)
-    assert {n: e["sha256"] for n, e in c.shard_entries("raw").items()} == raw_before and not c.is_complete("annotated")
+    assert {n: e["xxh3_128"] for n, e in c.shard_entries("raw").items()} == raw_before and not c.is_complete("annotated")
     # the re-run resumes (shards already annotated are kept) and ends with the same bytes
     stats = RayExecutor(ExecutorConfig(kind="ray", num_workers=2)).run_annotate(c, FilterConfig(), VOCAB)
     assert stats.shards_annotated < 3

@@ -100,8 +100,8 @@ def test_ray_generation_matches_local_and_survives_a_killed_worker(cluster, tmp_
 
     # a re-run on Ray has nothing to do
     again_ray = _generate(make_executor(r.executor), r, tmp_path / "ray")
-    assert {n: e["sha256"] for n, e in again_ray.shard_entries("raw").items()} == \
-        {n: e["sha256"] for n, e in ray_c.shard_entries("raw").items()}
+    assert {n: e["xxh3_128"] for n, e in again_ray.shard_entries("raw").items()} == \
+        {n: e["xxh3_128"] for n, e in ray_c.shard_entries("raw").items()}
     assert pq.read_table(ray_c.shard_path("raw", "part-00000")).num_rows == 3
 
 

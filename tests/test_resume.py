@@ -42,7 +42,7 @@ def test_sigkill_then_resume(tmp_path):
     proc.wait()
     done_before = shards_in_manifest(out)
     assert 1 <= done_before < 3, "the kill should land mid-run"
-    first = {n: e["sha256"] for n, e in Corpus(out).shard_entries("raw").items()}
+    first = {n: e["xxh3_128"] for n, e in Corpus(out).shard_entries("raw").items()}
 
     r = run_cli("generate", recipe)
     assert r.returncode == 0, r.stderr
@@ -53,13 +53,13 @@ def test_sigkill_then_resume(tmp_path):
     assert sorted(ids) == sorted(planned) and len(ids) == len(set(ids)) == 12
     # the shards stored before the kill were not regenerated
     after = c.shard_entries("raw")
-    assert all(after[n]["sha256"] == h for n, h in first.items())
+    assert all(after[n]["xxh3_128"] == h for n, h in first.items())
     assert c.is_complete("raw") and c.verify() == []
 
     # re-running a finished stage does nothing and says so
     r = run_cli("generate", recipe)
     assert r.returncode == 0 and "nothing to do" in r.stdout
-    assert {n: e["sha256"] for n, e in Corpus(out).shard_entries("raw").items()} == {n: e["sha256"] for n, e in after.items()}
+    assert {n: e["xxh3_128"] for n, e in Corpus(out).shard_entries("raw").items()} == {n: e["xxh3_128"] for n, e in after.items()}
 
 
 def test_same_recipe_same_ids_and_text(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 from conftest import run_cli
 from corpora import Corpus, CorruptShardError, raw_table, RAW_SCHEMA, SCHEMA_VERSION
+from corpora.store import sha256_file
 
 
 def records(n, start=0):
@@ -23,7 +24,7 @@ def test_write_shard_manifest_and_schema(tmp_path):
     m = json.loads((tmp_path / "c" / "manifest.json").read_text())
     assert m["schema_version"] == SCHEMA_VERSION and m["recipe"]["count"] == 7 and m["package_version"]
     assert m["stages"]["raw"]["shards"]["part-00000"] == entry
-    assert entry["rows"] == 5 and len(entry["sha256"]) == 64
+    assert entry["rows"] == 5 and len(entry["xxh3_128"]) == 32
     path = tmp_path / "c" / "raw" / "part-00000.parquet"
     md = pq.ParquetFile(path).metadata
     assert md.row_group(0).column(0).compression == "ZSTD"
@@ -39,7 +40,26 @@ def test_same_table_same_bytes(tmp_path):
     b = Corpus(tmp_path / "b").init("b")
     ea = a.write_shard("raw", "part-00000", raw_table(records(4)))
     eb = b.write_shard("raw", "part-00000", raw_table(records(4)))
-    assert ea["sha256"] == eb["sha256"]
+    assert ea["xxh3_128"] == eb["xxh3_128"]
+
+
+def test_manifests_with_sha256_checksums_are_still_verified(tmp_path):
+    """Corpora written before the store moved to XXH3 record sha256; verify checks those too."""
+    c = Corpus(tmp_path / "c").init("c")
+    c.write_shard("raw", "part-00000", raw_table(records(3)))
+    path = tmp_path / "c" / "raw" / "part-00000.parquet"
+
+    def legacy(m):
+        e = m["stages"]["raw"]["shards"]["part-00000"]
+        e["sha256"] = sha256_file(path)
+        del e["xxh3_128"]
+
+    c.update_manifest(legacy)
+    assert c.verify() == []
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes
+    path.write_bytes(bytes(data))
+    assert any("checksum does not match" in p for p in c.verify())
 
 
 def test_truncated_and_corrupt_shards_are_named(tmp_path):

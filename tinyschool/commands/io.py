@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from corpora.importer import CODECS, DEFAULT_COMPRESSION
 from tinyschool.ui import console, err_console, print_table
 
 
@@ -32,6 +33,9 @@ def register(sub) -> None:
     p.add_argument("--license", default="unknown", help="license of the source text, for the dataset card")
     p.add_argument("--description", default="", help="one line describing the source, for the dataset card")
     p.add_argument("--shard-rows", type=int, default=100_000, help="documents per shard, at most (default 100000)")
+    p.add_argument("--compression", choices=CODECS, default=DEFAULT_COMPRESSION,
+                   help=f"Parquet codec of the shards (default {DEFAULT_COMPRESSION}: fastest to write, about the "
+                        "input's size; zstd is ~3x smaller and takes about twice as long)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("export", help="export a corpus as a Hugging Face dataset folder, JSON lines or TinyStories text")
@@ -78,7 +82,7 @@ def cmd_import(args) -> int:
         stats = import_corpus(args.source, args.out, opts, fmt=None if args.format == "auto" else args.format,
                               include=args.include, name=args.name, license=args.license,
                               description=args.description, force=args.force, shard_rows=args.shard_rows,
-                              progress=progress)
+                              compression=args.compression, progress=progress)
     if stats.status == "unchanged":
         console.print(f"import: nothing to do, {args.out} already holds this import ({stats.docs} documents); "
                       "pass --force to import again")
