@@ -404,6 +404,12 @@ def import_corpus(source: str | Path, out: str | Path, opts: ReadOptions | None 
         writer.close()  # keep what was written: the same command resumes from the last shard
         raise
 
+    if opts.id_field:
+        try:
+            _check_unique_ids(tmp_corpus, opts.id_field)
+        except ImportInputError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     stats.shards = len(tmp_corpus.shard_names("raw"))
     stats.seconds = time.time() - t0
     info = {"docs": stats.docs, "failed": stats.failed, "replaced_bytes": stats.replaced,
@@ -414,6 +420,39 @@ def import_corpus(source: str | Path, out: str | Path, opts: ReadOptions | None 
         p.unlink()
     swap_dir_into_place(tmp, out)
     return stats
+
+
+def _check_unique_ids(corpus: Corpus, id_field: str) -> None:
+    """Ids from the user's field must name one document each (dedup, `duplicate_of` and curricula
+    refer to documents by id). Checked once the shards are written, with DuckDB, which spills to
+    disk rather than holding every id in memory."""
+    import duckdb
+
+    files = [str(corpus.root / e["file"]) for e in corpus.shard_entries("raw").values()]
+    if not files:
+        return
+    con = duckdb.connect()
+    try:
+        dup = con.execute(
+            "SELECT id, count(*) AS n, list(meta ORDER BY sample_index)[1:2] AS at, count(*) OVER () AS ids "
+            "FROM read_parquet(?) WHERE finish_reason IS DISTINCT FROM 'error' "
+            "GROUP BY id HAVING count(*) > 1 ORDER BY min(sample_index) LIMIT 1", [files]).fetchone()
+    finally:
+        con.close()
+    if dup is None:
+        return
+    value, n, at, ids = dup
+
+    def where(meta: str) -> str:
+        m = json.loads(meta)
+        return f"{m['source']}:{m['line']}" if "line" in m else f"{m['source']}: row {m.get('row')}"
+
+    more = f"; {ids - 1} more ids are repeated too" if ids > 1 else ""
+    files = {json.loads(m)["source"] for m in at}
+    hint = " (or choose the files with --include, e.g. one split)" if len(files) > 1 else ""
+    raise ImportInputError(f"id field {id_field!r} is not unique: {value!r} names {n} documents, first at "
+                           f"{where(at[0])} and {where(at[1])}{more}. Ids must name one document each; "
+                           f"leave out --id-field to give every document an id made from its file and position{hint}")
 
 
 def _guarded(sf: SourceFile, chunks):

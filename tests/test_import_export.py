@@ -170,12 +170,15 @@ def test_parquet_repo_folder_and_save_to_disk(tmp_path):
     ds = datasets.Dataset.from_dict({"text": [f"saved story {i}" for i in range(700)], "uid": [f"u{i}" for i in range(700)]})
     dd = datasets.DatasetDict({"train": ds, "validation": ds.select(range(5))})
     dd.save_to_disk(str(tmp_path / "saved"))
-    import_corpus(tmp_path / "saved", tmp_path / "from_disk", ReadOptions(id_field="uid"))
+    with pytest.raises(ImportInputError, match="'u0' names 2 documents, first at train/.* and validation/"):
+        import_corpus(tmp_path / "saved", tmp_path / "from_disk", ReadOptions(id_field="uid"))  # the splits overlap
+    import_corpus(tmp_path / "saved", tmp_path / "from_disk")
     rows = raw_rows(tmp_path / "from_disk")
-    assert len(rows) == 705 and rows[0]["id"] == "u0" and rows[699]["text"] == "saved story 699"
+    assert len(rows) == 705 and rows[699]["text"] == "saved story 699"
     assert json.loads(rows[700]["meta"])["source"].startswith("validation/")
-    import_corpus(tmp_path / "saved", tmp_path / "train_only", include=["train/*"])
-    assert Corpus(tmp_path / "train_only").count("raw") == 700
+    import_corpus(tmp_path / "saved", tmp_path / "train_only", ReadOptions(id_field="uid"), include=["train/*"])
+    rows = raw_rows(tmp_path / "train_only")
+    assert len(rows) == 700 and rows[0]["id"] == "u0"
 
 
 def test_resume_after_interruption_gives_the_same_bytes(tmp_path):
@@ -229,6 +232,18 @@ def test_bad_input_errors_name_file_and_line_and_write_nothing(tmp_path):
     pq.write_table(pa.table({"body": ["a"]}), tmp_path / "nocol.parquet")
     r = run_cli("import", tmp_path / "nocol.parquet", "--out", tmp_path / "o")
     assert r.returncode != 0 and "nocol.parquet: no text column 'text' (columns: body" in " ".join(r.stderr.split())
+
+
+def test_repeated_ids_from_the_id_field_are_refused_with_both_places(tmp_path):
+    rows = [{"id": f"d{i % 50 if i in (10, 60, 70) else i}", "text": f"t {i}"} for i in range(100)]
+    src = write_jsonl(tmp_path / "ids.jsonl", rows)
+    out = tmp_path / "o"
+    with pytest.raises(ImportInputError) as e:
+        import_corpus(src, out, ReadOptions(id_field="id", block_bytes=500), shard_rows=30)
+    msg = str(e.value)
+    assert "'d10' names 2 documents, first at ids.jsonl:11 and ids.jsonl:61; 1 more ids are repeated" in msg
+    assert not out.exists() and not list(tmp_path.glob(".o.importing*"))
+    assert import_corpus(src, out).docs == 100  # generated ids are unique by construction
 
 
 @pytest.mark.slow
