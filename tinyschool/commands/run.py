@@ -26,12 +26,15 @@ def register(sub) -> None:
 def cmd_run(args) -> int:
     from tinyschool.stages import MAIN_JOB
 
+    from tinyschool.executors import make_executor
+
     recipe = recipe_from_args(args)
     corpus = Corpus(recipe.out_dir)
-    for name, fn in MAIN_JOB:
-        if name in args.skip:
-            continue
-        console.rule(f"[bold]{name}")
-        fn(recipe, corpus, args)
+    with make_executor(recipe.executor).session():  # one Ray session for every stage, not one per stage
+        for name, fn in MAIN_JOB:
+            if name in args.skip:
+                continue
+            console.rule(f"[bold]{name}")
+            fn(recipe, corpus, args)
     console.print(f"\ncorpus: {corpus.root}  (try: tinyschool query {corpus.root} \"SELECT template, count(*) FROM raw GROUP BY 1\")")
     return 0

@@ -2,12 +2,18 @@
 pool for annotation)."""
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 
 class LocalExecutor:
     def __init__(self, cfg=None):
         self.cfg = cfg
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Nothing to start on one machine (the Ray executor starts or joins a cluster here)."""
+        yield
 
     def run_generation(self, *args: Any, **kwargs: Any):
         from generators.runner import run_generation
