@@ -1,10 +1,12 @@
 """A document prepared once for every annotator: text, lower-case word tokens and their hashes.
 
 Word tokens are runs of letters or digits (an apostrophe may join two runs: "don't"), taken from
-the lower-cased text by one regex. Each distinct token is hashed once per process (a dict cache:
-a corpus has few distinct word forms); word n-gram hashes are then built with numpy from the
+the lower-cased text by one regex. A token's hash is a polynomial over its UTF-8 bytes mod 2^64,
+mixed by the splitmix64 finalizer; each distinct token is hashed once per process (a dict cache:
+a corpus has few distinct word forms). Word n-gram hashes are then built with numpy from the
 token hashes, so that shingling, repetition, diversity, echo and decontamination checks never
-build Python n-gram tuples.
+build Python n-gram tuples. `batch_token_hashes` gives the same hashes for many texts at once
+without the regex: ASCII text is tokenized as a byte array and every token hashed from prefix sums.
 """
 from __future__ import annotations
 
