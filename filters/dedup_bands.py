@@ -23,17 +23,9 @@ import hashlib
 import numpy as np
 
 from filters.dedup import DedupResult, optimal_bands
+from filters.text import mix64
 
-_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _mix(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> np.uint64(30))
-    h = h * _MIX1
-    h = h ^ (h >> np.uint64(27))
-    h = h * _MIX2
-    return h ^ (h >> np.uint64(31))
 
 
 def band_hashes(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -47,7 +39,7 @@ def band_hashes(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
         for k in range(bands):
             h = np.full(n, np.uint64(k + 1) * _GOLDEN, dtype=np.uint64)
             for c in range(k * rows, (k + 1) * rows):
-                h = _mix(h ^ sig[:, c])
+                h = mix64(h ^ sig[:, c])
             out[:, k] = h
     return out
 

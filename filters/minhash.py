@@ -15,9 +15,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from filters.text import ngram_hash_py
+from filters.text import mix64, mix64_py, ngram_hash_py
 
-_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _MAX32 = np.uint32(0xFFFFFFFF)
 # fmix32 constants (MurmurHash3 finalizer), as datasketch's affine32 scheme uses them
 _F1, _F2 = np.uint32(0x85EBCA6B), np.uint32(0xC2B2AE35)
@@ -25,23 +24,12 @@ _F1, _F2 = np.uint32(0x85EBCA6B), np.uint32(0xC2B2AE35)
 
 def mix64_to32(h: np.ndarray) -> np.ndarray:
     """splitmix64 finalizer, then the top 32 bits: n-gram hashes -> well-spread 32-bit shingle hashes."""
-    h = h ^ (h >> np.uint64(30))
-    h = h * _M1
-    h = h ^ (h >> np.uint64(27))
-    h = h * _M2
-    h = h ^ (h >> np.uint64(31))
-    return (h >> np.uint64(32)).astype(np.uint32)
+    return (mix64(h) >> np.uint64(32)).astype(np.uint32)
 
 
 def mix64_to32_py(h: int) -> int:
     """`mix64_to32` on one Python int."""
-    m = (1 << 64) - 1
-    h ^= h >> 30
-    h = (h * 0xBF58476D1CE4E5B9) & m
-    h ^= h >> 27
-    h = (h * 0x94D049BB133111EB) & m
-    h ^= h >> 31
-    return h >> 32
+    return mix64_py(h) >> 32
 
 
 def shingle_hash32(shingle: bytes) -> int:

@@ -33,7 +33,8 @@ _TOKEN_BASE_INV = pow(TOKEN_BASE, -1, 1 << 64)
 _S1, _S2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 
 
-def _mix64_py(h: int) -> int:
+def mix64_py(h: int) -> int:
+    """splitmix64 finalizer on one Python int (64 bits)."""
     h ^= h >> 30
     h = (h * _S1) & _MASK64
     h ^= h >> 27
@@ -56,7 +57,7 @@ def token_hash(token: str) -> int:
     h = 0
     for c in token.encode("utf-8"):
         h = (h * TOKEN_BASE + c) & _MASK64
-    return _mix64_py(h)
+    return mix64_py(h)
 
 
 class _Powers:
