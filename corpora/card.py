@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from corpora.store import Corpus, package_version
+from corpora.store import Corpus, package_version, read_shard_schema
 
 if TYPE_CHECKING:
     from corpora.export import ExportStats
@@ -46,7 +45,7 @@ def _column_counts(corpus: Corpus, stage: str, cols: list[str]) -> Counter:
     """Counts of value tuples of `cols` over a stage, read column-wise shard by shard."""
     c: Counter = Counter()
     for name in corpus.shard_names(stage):
-        have = pq.read_schema(corpus.shard_path(stage, name)).names
+        have = read_shard_schema(corpus.shard_path(stage, name)).names
         present = [x for x in cols if x in have]
         t = corpus.read_shard(stage, name, columns=present)
         if not t.num_rows:

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from corpora.readers import DEFAULT_SEPARATOR, escape_separator
 from corpora.schema import STAGES
-from corpora.store import Corpus, CorpusError, swap_dir_into_place
+from corpora.store import Corpus, CorpusError, read_shard_schema, swap_dir_into_place
 
 FORMATS = ("hf", "hf-disk", "jsonl", "txt")
 MARKER = ".tinyschool-export.json"
@@ -123,6 +123,7 @@ def export_corpus(corpus: Corpus | str | Path, fmt: str, out: str | Path, stage:
     names = corpus.shard_names(stage)
     if not names:
         raise CorpusError(f"{corpus.root}: stage {stage!r} has no shards (run the stage first, or pick --stage)")
+    corpus.check_files(stage)  # a damaged shard stops the export before anything is written
     if fmt == "txt" and separator in ("", "\n"):
         raise CorpusError("--separator must be a non-empty string other than a newline")
     if fmt == "txt" and len(separator) < 2:
@@ -135,7 +136,7 @@ def export_corpus(corpus: Corpus | str | Path, fmt: str, out: str | Path, stage:
     grades: list[np.ndarray] = []
     words: list[np.ndarray] = []
     try:
-        schema_names = pq.read_schema(corpus.shard_path(stage, names[0])).names
+        schema_names = read_shard_schema(corpus.shard_path(stage, names[0])).names
         if columns:
             unknown = [c for c in columns if c not in schema_names]
             if unknown:
@@ -238,6 +239,6 @@ def _finish_saved_layout(tmp: Path, parts: list[Path], manifest: dict[str, Any])
 
 
 def _shard_columns(corpus: Corpus, stage: str, name: str) -> list[str]:
-    return pq.read_schema(corpus.shard_path(stage, name)).names
+    return read_shard_schema(corpus.shard_path(stage, name)).names
 
 

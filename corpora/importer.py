@@ -412,8 +412,6 @@ def import_corpus(source: str | Path, out: str | Path, opts: ReadOptions | None 
             "skipped_blank": stats.skipped_blank, "files": stats.per_file, "errors": stats.errors}
     tmp_corpus.mark_complete("raw", info)
     shutil.rmtree(scratch, ignore_errors=True)
-    for p in tmp.glob(".views.duckdb*"):
-        p.unlink()
     swap_dir_into_place(tmp, out)
     return stats
 

@@ -36,10 +36,15 @@ class CorpusError(Exception):
 
 
 class CorruptShardError(CorpusError):
+    """A damaged shard. The message names the shard and points to `tinyschool verify`; `problem` is
+    the same without that pointer (what `verify` itself lists)."""
+
     def __init__(self, path: Path | str, reason: str):
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"corrupt shard {self.path}: {reason}")
+        self.problem = f"corrupt shard {self.path}: {reason}"
+        root = self.path.parent.parent if self.path.suffix == ".parquet" else self.path.parent
+        super().__init__(f"{self.problem}; check the corpus with `tinyschool verify {root}`")
 
 
 def package_version() -> str:
@@ -270,24 +275,57 @@ class Corpus:
         tables = [t for _, t in self.iter_stage(stage, columns)]
         return pa.concat_tables(tables) if tables else None
 
+    def check_files(self, stage: str) -> None:
+        """The cheap check of a stage (no read): every shard present with its recorded size."""
+        for name, entry in self.shard_entries(stage).items():
+            check_shard_file(self.shard_path(stage, name), entry)
+
     def count(self, stage: str) -> int:
         return sum(e["rows"] for e in self.shard_entries(stage).values())
 
     # ---- verification ---------------------------------------------------------------------
     def verify(self) -> list[str]:
         """Check every shard of every stage: present, checksum, row count, readable. Returns problems."""
-        problems: list[str] = []
+        return [p for problems in self.verify_stages().values() for p in problems]
+
+    def verify_stages(self) -> dict[str, list[str]]:
+        """Problems by stage ("manifest" for the manifest itself), every stage present as a key."""
+        problems: dict[str, list[str]] = {"manifest": [], **{s: [] for s in STAGES}}
         m = self.manifest()
         if m.get("schema_version") != SCHEMA_VERSION:
-            problems.append(f"{self.manifest_path}: schema_version {m.get('schema_version')} (this tinyschool reads {SCHEMA_VERSION})")
+            problems["manifest"].append(f"{self.manifest_path}: schema_version {m.get('schema_version')} "
+                                        f"(this tinyschool reads {SCHEMA_VERSION})")
         for stage in STAGES:
             for name, entry in self.shard_entries(stage).items():
                 path = self.root / entry["file"]
                 try:
                     read_shard_file(path, expect=entry)
+                except CorruptShardError as e:
+                    problems[stage].append(e.problem)
                 except CorpusError as e:
-                    problems.append(str(e))
+                    problems[stage].append(str(e))
         return problems
+
+
+def check_shard_file(path: Path, entry: dict[str, Any]) -> None:
+    """The cheap check (no read): the shard is there with the size the manifest records."""
+    try:
+        size = Path(path).stat().st_size
+    except FileNotFoundError:
+        raise CorruptShardError(path, "file is missing") from None
+    if size != entry.get("bytes", size):
+        raise CorruptShardError(path, f"size {size} bytes, manifest says {entry['bytes']} (truncated or rewritten)")
+
+
+def read_shard_schema(path: Path) -> pa.Schema:
+    """A shard's Arrow schema from its footer; damage is a CorruptShardError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise CorruptShardError(path, "file is missing")
+    try:
+        return pq.read_schema(path)
+    except Exception as e:  # pyarrow raises several types for damaged files
+        raise CorruptShardError(path, f"unreadable Parquet ({type(e).__name__}: {e})") from None
 
 
 def read_shard_file(path: Path, columns: list[str] | None = None, expect: dict[str, Any] | None = None) -> pa.Table:
@@ -296,9 +334,7 @@ def read_shard_file(path: Path, columns: list[str] | None = None, expect: dict[s
     if not path.exists():
         raise CorruptShardError(path, "file is missing")
     if expect is not None:
-        size = path.stat().st_size
-        if size != expect.get("bytes", size):
-            raise CorruptShardError(path, f"size {size} bytes, manifest says {expect['bytes']} (truncated or rewritten)")
+        check_shard_file(path, expect)
         if not _checksum_matches(path, expect):
             raise CorruptShardError(path, "checksum does not match the manifest")
     try:

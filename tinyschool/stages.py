@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from corpora import Corpus
-from corpora.query import query_arrow
+from corpora import STAGES, Corpus
+from corpora.query import CorpusViews
 from generators.postprocess import postprocessor
 from generators.registry import make_backend
 from generators.runner import GenerationStats
@@ -60,8 +60,13 @@ def summary_stage(recipe: Recipe, corpus: Corpus, args: Any = None) -> None:
 
 
 def print_stats(corpus: Corpus) -> None:
+    with CorpusViews(corpus) as views:
+        views.check(STAGES)  # a summary of a corpus with a damaged shard would mislead: stop, naming it
+        _print_stats(corpus, views.rows)
+
+
+def _print_stats(corpus: Corpus, one) -> None:
     stage = "clean" if corpus.count("clean") else "raw"
-    one = lambda sql: query_arrow(corpus, sql).to_pylist()  # noqa: E731
     s = one(f"""
         SELECT count(*) AS docs,
                count(*) FILTER (WHERE error IS NOT NULL) AS errors,

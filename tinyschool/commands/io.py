@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from corpora import Corpus
 from corpora.importer import CODECS, DEFAULT_COMPRESSION
 from tinyschool.ui import console, err_console, print_table
 
@@ -106,9 +107,12 @@ def cmd_import(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from corpora.export import export_corpus
+    from corpora.export import default_stage, export_corpus
     from tinyschool.ui import progress_bar
 
+    corpus = Corpus(args.corpus)
+    if corpus.exists() and (args.stage is None or corpus.shard_names(args.stage)):
+        corpus.check_files(args.stage or default_stage(corpus))  # one line naming a damaged shard, before the bar
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     with progress_bar() as p:
         task = p.add_task(f"export {args.format}", total=None)

@@ -76,14 +76,26 @@ def cmd_stats(args) -> int:
 
 def cmd_verify(args) -> int:
     corpus = Corpus(args.corpus)
-    problems = corpus.verify()
-    rows = [(stage, len(corpus.shard_names(stage)), corpus.count(stage), "yes" if corpus.is_complete(stage) else "no")
-            for stage in ("raw", "annotated", "clean")]
+    by_stage = corpus.verify_stages()
+    m = corpus.manifest()
+    rows = []
+    for stage in ("raw", "annotated", "clean"):
+        shards, complete = corpus.shard_names(stage), m["stages"].get(stage, {}).get("complete", False)
+        if not shards and not complete:
+            state = "not run"
+        elif by_stage[stage]:
+            state = f"no: {len(by_stage[stage])} damaged shard(s)"
+        else:
+            state = "yes" if complete else "no: unfinished"
+        rows.append((stage, len(shards), corpus.count(stage), state))
     print_table(f"verify {corpus.root}", ["stage", "shards", "rows", "complete"], rows)
+    problems = [p for ps in by_stage.values() for p in ps]
     if problems:
         for p in problems:
-            console.print(f"[red]problem:[/red] {p}", highlight=False)
-        console.print(f"{len(problems)} problem(s) found")
+            console.print(f"[red]problem:[/red] {p}", highlight=False, soft_wrap=True)
+        console.print(f"not ok: {len(problems)} problem(s) found")
         return 1
-    console.print("ok: every shard matches its checksum and row count")
+    unfinished = [r[0] for r in rows if r[3] == "no: unfinished"]
+    note = f" ({', '.join(unfinished)} unfinished: re-run the command that writes it to finish)" if unfinished else ""
+    console.print(f"ok: every shard matches its checksum and row count{note}", highlight=False)
     return 0
