@@ -5,16 +5,25 @@ Columns and default thresholds (a document is dropped when a value is above its 
   dup_line_char_frac 0.20, dup_para_char_frac 0.20   share of characters in those repeated lines / paragraphs
   top_2gram_char_frac 0.20, top_3gram 0.18, top_4gram 0.16
                                                  characters of the most frequent word n-gram (if it occurs
-                                                 more than once) times its count, over all word characters
+                                                 more than once) times its count, over all word characters;
+                                                 among tied most frequent n-grams, the one with the most
+                                                 characters (a fixed rule: the words used do not matter)
   dup_5gram_char_frac 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10
                                                  share of word characters covered by n-grams that occur
                                                  more than once (each character counted once)
 Everything on words works from the document's n-gram hashes (numpy), not Python tuples.
+
+`definition = "datatrove"` computes the same columns the way datatrove's GopherRepetitionFilter does
+(spaCy's blank English tokenizer, punctuation tokens included; the top n-gram counts even when it
+occurs once, ties go to the first to occur; duplicate n-grams count only the second and later
+copies, skipping past a hit; every share is over `len(text)`), to reproduce a datatrove pipeline.
 """
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections import Counter
+from functools import lru_cache
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -35,6 +44,8 @@ class RepetitionConfig(AnnotatorConfig):
     max_dup_para_char_frac: float = Field(0.20, ge=0, le=1)
     max_top_ngram_char_frac: dict[int, float] = Field(default_factory=lambda: dict(TOP_NGRAMS), description="n -> threshold, n in 2..4")
     max_dup_ngram_char_frac: dict[int, float] = Field(default_factory=lambda: dict(DUP_NGRAMS), description="n -> threshold, n in 5..10")
+    definition: Literal["gopher", "datatrove"] = Field(
+        "gopher", description="gopher: the paper's wording (see the module docstring); datatrove: datatrove's numbers")
 
 
 def duplicate_fracs(elements: list[str], total_chars: int) -> tuple[float, float]:
@@ -58,12 +69,17 @@ def top_ngram_char_frac(ngrams: np.ndarray, sorted_ngrams: np.ndarray, word_char
     s = sorted_ngrams
     starts = np.concatenate(([0], np.flatnonzero(s[1:] != s[:-1]) + 1))
     runs = np.diff(np.append(starts, len(s)))
-    k = int(np.argmax(runs))
-    top = int(runs[k])
+    top = int(runs.max())
     if top < 2:
         return 0.0
-    first = int(np.argmax(ngrams == s[starts[k]]))  # the first most frequent n-gram (ties: smallest hash)
-    return float(word_chars[first:first + n].sum() * top / total)
+    # every position whose n-gram occurs `top` times; among tied n-grams the one with the most characters
+    tied = np.repeat(runs == top, runs)  # per sorted position
+    tied_hashes = s[tied]
+    at = contains(tied_hashes, ngrams)
+    cs = np.concatenate(([0], np.cumsum(word_chars)))
+    p = np.flatnonzero(at)
+    chars = int((cs[p + n] - cs[p]).max())
+    return float(chars * top / total)
 
 
 def dup_ngram_char_frac(ngrams: np.ndarray, sorted_ngrams: np.ndarray, word_chars: np.ndarray, n: int, total: int) -> float:
@@ -94,6 +110,9 @@ class RepetitionAnnotator(Annotator):
     }
 
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
+        if self.cfg.definition == "datatrove":
+            v = datatrove_values(doc.text)
+            return v, self._datatrove_reason(v)
         text = doc.text
         lines = [s for s in (x.strip() for x in text.split("\n")) if s]
         paras = [s for s in (x.strip() for x in _PARA_SPLIT.split(text)) if s]
@@ -121,3 +140,92 @@ class RepetitionAnnotator(Annotator):
             if key in v and v[key] > limit:
                 return v, f"repetition:{key}"
         return v, None
+
+    def _datatrove_reason(self, v: dict[str, Any]) -> str | None:
+        """datatrove's order of checks (paragraphs before lines); a threshold of 0 turns a check off."""
+        c = self.cfg
+        for key in ("dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac"):
+            limit = getattr(c, f"max_{key}")
+            if limit and v[key] > limit:
+                return f"repetition:{key}"
+        for group, limits in (("top_{}gram_char_frac", c.max_top_ngram_char_frac),
+                              ("dup_{}gram_char_frac", c.max_dup_ngram_char_frac)):
+            for n, limit in sorted(limits.items()):
+                key = group.format(n)
+                if limit and key in v and v[key] > limit:
+                    return f"repetition:{key}"
+        return None
+
+
+# ---- datatrove's definitions (datatrove/pipeline/filters/gopher_repetition_filter.py) -------------
+_DT_PARA = re.compile(r"\n{2,}")
+_DT_LINE = re.compile("\n+")
+
+
+@lru_cache(maxsize=1)
+def _spacy_blank_en():
+    import spacy  # a dependency already (the vocabulary annotator); loaded only for this definition
+
+    return spacy.blank("en")
+
+
+def datatrove_words(text: str) -> list[str]:
+    """datatrove's English word split: spaCy's blank English tokenizer, stripped, empty tokens dropped."""
+    nlp = _spacy_blank_en()
+    nlp.max_length = len(text) + 10
+    return [t for t in (tok.text.strip() for tok in nlp.make_doc(text)) if t]
+
+
+def _dt_duplicates(elements: list[str]) -> tuple[int, int]:
+    seen: set[str] = set()
+    dup = chars = 0
+    for e in elements:
+        if e in seen:
+            dup += 1
+            chars += len(e)
+        else:
+            seen.add(e)
+    return dup, chars
+
+
+def _dt_top(words: list[str], n: int) -> int:
+    grams = [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return 0
+    gram, count = Counter(grams).most_common(1)[0]  # ties: the first to occur
+    return len(gram) * count
+
+
+def _dt_all_duplicate(words: list[str], n: int) -> int:
+    seen: set[str] = set()
+    chars = i = 0
+    while i < len(words) - n + 1:
+        gram = "".join(words[i:i + n])
+        if gram in seen:
+            chars += len(gram)
+            i += n
+        else:
+            seen.add(gram)
+            i += 1
+    return chars
+
+
+def datatrove_values(text: str) -> dict[str, float]:
+    """The repetition columns as datatrove computes them (0.0 everywhere for an empty text)."""
+    keys = list(RepetitionAnnotator.columns)
+    if not text:
+        return dict.fromkeys(keys, 0.0)
+    total = len(text)
+    v: dict[str, float] = {}
+    paras = _DT_PARA.split(text.strip())
+    d, c = _dt_duplicates(paras)
+    v["dup_para_frac"], v["dup_para_char_frac"] = d / len(paras), c / total
+    lines = _DT_LINE.split(text)
+    d, c = _dt_duplicates(lines)
+    v["dup_line_frac"], v["dup_line_char_frac"] = d / len(lines), c / total
+    words = datatrove_words(text)
+    for n in TOP_NGRAMS:
+        v[f"top_{n}gram_char_frac"] = _dt_top(words, n) / total
+    for n in DUP_NGRAMS:
+        v[f"dup_{n}gram_char_frac"] = _dt_all_duplicate(words, n) / total
+    return {k: v[k] for k in keys}
