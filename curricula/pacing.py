@@ -4,6 +4,16 @@ Each takes the progress x in [0, 1] through the ramp (x = min(1, p / ramp); `ram
 training after which all data is available, T in Platanios et al. 2019) and the start fraction
 c0 (the easiest c0 of the data is available from the first step), and returns a fraction in
 [c0, 1] that never decreases.
+
+Two families share some names. Ours (`exponential`, `logarithmic`, `step`) are the shapes
+described beside each function. CLIMB's (Martinez et al. 2023, "CLIMB: Curriculum Learning for
+Infant-inspired Model Building", BabyLM; after Hacohen & Weinshall 2019) are `climb_*`, written from
+the definitions in CLIMB's `pacing_fn.py` with its `start_percent = 0`, `end_percent = ramp`,
+`starting_difficulty = c0`, `max_difficulty = 1` and its growth constant c = 10:
+  climb_linear / climb_quadratic / climb_root   the same as linear / quadratic / root
+  climb_exponential   c0 + (1 - c0) (e^(c x) - 1) / (e^c - 1)       (slow start, steep end)
+  climb_logarithmic   c0 + (1 - c0) (1 + ln(x + e^-c) / c)          (steep start, slow end)
+  climb_step          c0 until the end of the ramp, then all data   (one jump, not baby steps)
 """
 from __future__ import annotations
 
@@ -42,6 +52,24 @@ def step(x: float, c0: float, stages: int = 4) -> float:
     return c0 + (1 - c0) * math.floor(x * stages) / stages
 
 
+CLIMB_C = 10.0  # CLIMB's growth constant `c` for exp and log
+
+
+def climb_exponential(x: float, c0: float) -> float:
+    """CLIMB's `exp`: c0 + (1 - c0) (e^(c x) - 1) / (e^c - 1), c = 10."""
+    return c0 + (1 - c0) * math.expm1(CLIMB_C * x) / math.expm1(CLIMB_C)
+
+
+def climb_logarithmic(x: float, c0: float) -> float:
+    """CLIMB's `log`: c0 + (1 - c0) (1 + ln(x + e^-c) / c), c = 10."""
+    return c0 + (1 - c0) * (1 + math.log(x + math.exp(-CLIMB_C)) / CLIMB_C)
+
+
+def climb_step(x: float, c0: float) -> float:
+    """CLIMB's `step`: the start fraction until the end of the ramp, then everything."""
+    return 1.0 if x >= 1 else c0
+
+
 def competence(x: float, c0: float) -> float:
     """Platanios et al. 2019, square-root competence: c(t) = min(1, sqrt(t(1-c0^2)/T + c0^2))."""
     return min(1.0, math.sqrt(x * (1 - c0 * c0) + c0 * c0))
@@ -56,6 +84,13 @@ PACING: dict[str, Pacing] = {
     "logarithmic": logarithmic,
     "step": step,
     "competence": competence,
+    # CLIMB's functions (Martinez et al. 2023), for results comparable with that paper
+    "climb_linear": linear,
+    "climb_quadratic": quadratic,
+    "climb_root": root,
+    "climb_exponential": climb_exponential,
+    "climb_logarithmic": climb_logarithmic,
+    "climb_step": climb_step,
 }
 
 
