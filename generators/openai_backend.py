@@ -32,8 +32,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
+from corpora.schema import replace_surrogates
 from generators import structured
-from generators.base import BackendError, Completion, Request
+from generators.base import BackendError, Completion, OnResult, Request
 from generators.ratelimit import RateLimiter, estimate_tokens
 
 REFUSAL = re.compile(r"^\W*(I'm sorry|I am sorry|I apologi[sz]e|I cannot|I can't|I can not|I won't|I will not|"
@@ -127,10 +128,10 @@ class OpenAIBackend:
 
     # -- the synchronous face ------------------------------------------------------------------------
 
-    def generate(self, requests: Sequence[Request], progress: Any = None) -> list[Completion]:
+    def generate(self, requests: Sequence[Request], progress: Any = None, on_result: OnResult | None = None) -> list[Completion]:
         if not requests:
             return []
-        return self._run(self._generate(list(requests), progress))
+        return self._run(self._generate(list(requests), progress, on_result))
 
     def close(self) -> None:
         if self._loop.is_closed():
@@ -173,13 +174,15 @@ class OpenAIBackend:
             self._post_takes_content = "content" in inspect.signature(self._client.post).parameters
         return self._client
 
-    async def _generate(self, requests: list[Request], progress: Any) -> list[Completion]:
+    async def _generate(self, requests: list[Request], progress: Any, on_result: OnResult | None = None) -> list[Completion]:
         self._ensure_client()
         sem = asyncio.Semaphore(self.concurrency)
         fatal: list[BaseException] = []
 
         async def one(r: Request) -> Completion:
             c = await self._one(r, sem, fatal)
+            if on_result is not None:
+                on_result(c)
             if progress is not None:
                 progress(1)
             return c
@@ -302,6 +305,12 @@ class OpenAIBackend:
             text = r.prefill + body
         if not isinstance(body, str):
             raise _Failure("bad_response", f"the answer's content is not text: {str(body)[:100]}")
+        # JSON escapes such as "\udcff" decode to lone surrogates, which UTF-8 (the cache, Parquet) cannot
+        # hold: they become U+FFFD here, where the text arrives, and are counted
+        body, replaced = replace_surrogates(body)
+        text, _ = replace_surrogates(text)
+        if isinstance(refusal, str):
+            refusal = replace_surrogates(refusal)[0]
         pt = usage.get("prompt_tokens")
         ct = usage.get("completion_tokens")
         if pt is None:
@@ -311,6 +320,8 @@ class OpenAIBackend:
         finish = choice.get("finish_reason") or "stop"
         c = Completion(id=r.id, text=text, finish_reason=finish, prompt_tokens=int(pt), completion_tokens=int(ct),
                        created_at=time.time(), extra={"response_id": resp.get("id")})
+        if replaced:
+            c.extra["replaced_surrogates"] = replaced
         if refusal:
             c.error, c.error_kind = f"refusal: {refusal}", "refusal"
         elif finish == "content_filter":

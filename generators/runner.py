@@ -3,11 +3,13 @@
 The plan (every item's slots, prompt, id and seed) is a pure function of the recipe, so a shard is
 the unit of work: shard k always holds items [k*shard_size, (k+1)*shard_size). A shard is written
 once all its items have an answer (a completion or a recorded failure). Inside a shard, answers
-are committed to the request cache as they arrive, so a SIGKILL loses at most one sub-batch; the
-re-run reads the rest back from the cache. A re-run retries failed rows only.
+are committed to the request cache as they arrive (`CacheWriter`: at most a second after each), so
+a SIGKILL loses at most about a second of answers; the re-run reads the rest back from the cache.
+A re-run retries failed rows only.
 """
 from __future__ import annotations
 
+import inspect
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,9 +23,9 @@ import prompts
 from corpora import Corpus, raw_table
 from corpora.vocab import read_vocab
 from generators.base import Backend, Completion, Request, Sampling
-from generators.cache import RequestCache
+from generators.cache import CacheWriter, RequestCache
 from generators.config import GenerationConfig
-from generators.structured import check_all, resolve_schema
+from generators.structured import check, resolve_schema
 from generators.templates import PromptItem, Template, apply_slot_overrides, load_template, render_document, sample_item
 
 
@@ -41,6 +43,7 @@ class GenerationStats:
     completion_tokens: int = 0
     seconds: float = 0.0
     shards_written: int = 0
+    replaced_surrogates: int = 0  # lone surrogates in answers, stored as U+FFFD
 
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -108,7 +111,7 @@ def make_record(item: PromptItem, t: Template, c: Completion, backend: str, mode
         "error_kind": c.error_kind,
         "sample_index": item.index,
         "recipe": recipe_name,
-        "meta": None,
+        "meta": {"replaced_surrogates": c.extra["replaced_surrogates"]} if c.extra.get("replaced_surrogates") else None,
     }
 
 
@@ -134,13 +137,30 @@ def generate_shard(shard_items: list[PromptItem], missing: list[PromptItem], kep
         advance(len(answers))
     pending = [r for r in reqs if r.id not in answers]
     step = sub_batch or max(getattr(backend, "batch_size", 0) or 0, getattr(backend, "concurrency", 0) or 0, 8) * 2
-    for chunk in _chunks(pending, step):
+    by_id = {r.id: r for r in pending}
+    streams = pending and _takes_on_result(backend)
+    writer = CacheWriter(cache)
+    checked: dict[str, Completion] = {}
+
+    def on_result(c: Completion) -> None:
         # every backend's answers are checked against the template's schema before they are cached
-        got = check_all(chunk, backend.generate(chunk, progress=advance))
-        stats.requests += len(chunk)
-        cache.put_many((keys[c.id], c) for c in got)
-        for c in got:
-            answers[c.id] = c
+        if c.id in by_id:
+            c = check(by_id[c.id], c)
+        checked[c.id] = c
+        if c.id in keys:
+            writer.add(keys[c.id], c)
+
+    try:
+        for chunk in _chunks(pending, step):
+            got = backend.generate(chunk, progress=advance, on_result=on_result) if streams else \
+                backend.generate(chunk, progress=advance)
+            stats.requests += len(chunk)
+            for c in got:
+                if c.id not in checked:  # a backend that does not report answers as they come
+                    on_result(c)
+                answers[c.id] = checked[c.id]
+    finally:
+        writer.close()
     sampling_by_id = {r.id: r.sampling for r in reqs}
     records = []
     for it in shard_items:
@@ -157,12 +177,22 @@ def generate_shard(shard_items: list[PromptItem], missing: list[PromptItem], kep
     for rec in records:
         if rec["id"] in kept:
             continue
+        if rec["meta"]:
+            stats.replaced_surrogates += rec["meta"].get("replaced_surrogates", 0)
         if rec["error"] is None:
             stats.ok += 1
         else:
             stats.failed += 1
             stats.failed_by_kind[rec["error_kind"] or "error"] += 1
     return raw_table(records)
+
+
+def _takes_on_result(backend: Backend) -> bool:
+    """Whether the backend reports answers as they come (every built-in one does)."""
+    try:
+        return "on_result" in inspect.signature(backend.generate).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def run_generation(corpus: Corpus, recipe_name: str, cfg: GenerationConfig, backend_factory: Callable[[], Backend],

@@ -15,7 +15,7 @@ import time
 from typing import Any, Sequence
 
 from generators import structured
-from generators.base import BackendError, Completion, Request
+from generators.base import BackendError, Completion, OnResult, Request
 
 INSTALL_HINT = "pip install 'tinyschool[vllm]' on a machine with a CUDA GPU"
 
@@ -91,7 +91,7 @@ class VLLMBackend:
             kw.update(_guided(r.json_schema))
         return SamplingParams(**kw)
 
-    def generate(self, requests: Sequence[Request], progress: Any = None) -> list[Completion]:
+    def generate(self, requests: Sequence[Request], progress: Any = None, on_result: OnResult | None = None) -> list[Completion]:
         if not requests:
             return []
         llm = self._ensure()
@@ -139,6 +139,9 @@ class VLLMBackend:
             if not body.strip():
                 c.error, c.error_kind, c.finish_reason = "empty answer", "empty", "error"
             out.append(structured.check(r, c))
+        if on_result is not None:  # vLLM answers the whole batch at once
+            for c in out:
+                on_result(c)
         if progress is not None:
             progress(len(requests))
         return out

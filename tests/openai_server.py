@@ -18,7 +18,8 @@ Faults are injected through a control endpoint, as a list of rules tried in orde
 A rule applies to a request whose prompt text contains `match` (every request when absent) while its
 `times` lasts (forever when absent). Faults: 429 (with Retry-After), 500, 503, reset (the connection is
 aborted), hang (no answer for `seconds`), truncated (a 200 whose JSON body is cut short), empty (empty
-content), refusal (a refusal text), quota (429 insufficient_quota), invalid_json (an answer that does not match the schema).
+content), refusal (a refusal text), quota (429 insufficient_quota), invalid_json (an answer that does not match the schema),
+surrogates (an answer whose JSON carries lone surrogate escapes, "\\udcff\\ud800", as some servers send).
 """
 from __future__ import annotations
 
@@ -147,6 +148,8 @@ class FakeOpenAI:
             text = json.dumps(value) if not isinstance(value, str) or fault != "invalid_json" else value
         else:
             text = _words(rng, max(1, min(max_tokens, 12)))
+        if fault == "surrogates":  # json.dumps writes these as the escapes "\udcff\ud800"
+            text = text + " \udcff\ud800 " + _words(rng, 2)
         completion_tokens = len(text.split()) if text else 0
         finish = "stop" if completion_tokens < max_tokens else "length"
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,

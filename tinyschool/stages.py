@@ -40,6 +40,7 @@ def generate_stage(recipe: Recipe, corpus: Corpus, args: Any = None) -> Generati
         ("failed", stats.failed),
         *[(f"  failed: {k}", v) for k, v in sorted(stats.failed_by_kind.items())],
         ("retries", stats.retries),
+        *([("lone surrogates -> U+FFFD", stats.replaced_surrogates)] if stats.replaced_surrogates else []),
         ("input tokens", stats.prompt_tokens),
         ("output tokens", stats.completion_tokens),
         ("output tokens/s", round(stats.completion_tokens / stats.seconds, 1) if stats.seconds else 0),
