@@ -130,3 +130,44 @@ def test_report_statistics_and_verdicts():
     assert verdict([1.0], [2.0])[0].startswith("not enough seeds")
     assert tokens_to_target([(0, 5.0), (100, 3.0), (200, 2.0)], 2.5) == 200
     assert tokens_to_target([(0, 5.0), (100, 3.0)], 2.5) is None
+
+
+def test_a_diverged_run_is_reported_and_left_out_of_the_statistics(tmp_path):
+    import math
+    import statistics
+
+    import pyarrow.parquet as pq
+
+    from trainers.config import Experiment
+    from trainers.report import write_report
+
+    exp = Experiment(name="div", corpus=str(tmp_path / "c"), out=str(tmp_path / "runs"), seeds=[1, 2, 3],
+                     curricula=[{"name": "random"}, {"name": "easy-to-hard", "order": "easy_to_hard"}])
+    finals = {("random", 1): 3.0, ("random", 2): 3.1, ("random", 3): 3.2,
+              ("easy-to-hard", 1): 2.5, ("easy-to-hard", 2): math.nan, ("easy-to-hard", 3): 2.6}
+    for (cur, seed), final in finals.items():
+        rows = [{"curriculum": cur, "seed": seed, "step": step, "tokens": step * 100, "metric": "val_loss", "value": v}
+                for step, v in ((0, 6.0), (10, 4.0), (20, final))]
+        d = tmp_path / "runs" / cur / f"seed{seed}"
+        d.mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist(rows), d / "metrics.parquet")
+    out = write_report(exp)
+    report = out["report"].read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| easy-to-hard |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "2 (+1 diverged)"
+    assert float(cells[2]) == pytest.approx(statistics.mean([2.5, 2.6]), abs=1e-4)  # the mean of the finite runs
+    assert float(cells[3]) == pytest.approx(statistics.stdev([2.5, 2.6]), abs=1e-4)
+    assert "nan" not in report.lower().replace("nan or infinite", "")
+    assert "**Diverged**" in report and "easy-to-hard seed 2 (at 2,000 tokens)" in report
+    assert out["verdicts"]["easy-to-hard"] == "better"
+    summary = {(r["curriculum"], r["seed"]): r for r in pq.read_table(out["report"].parent / "summary.parquet").to_pylist()}
+    assert summary[("easy-to-hard", 2)]["diverged"] and summary[("easy-to-hard", 2)]["diverged_at_tokens"] == 2000
+    assert not summary[("random", 1)]["diverged"]
+    # the query the report suggests runs as written (the duckdb command-line tool is not needed)
+    cmd = next(line for line in report.splitlines() if line.startswith("python -c"))
+    import shlex
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, *shlex.split(cmd)[1:]], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "easy-to-hard" in r.stdout, r.stderr

@@ -28,11 +28,7 @@ def load_metrics(exp: Experiment) -> pa.Table:
     con = duckdb.connect()
     try:
         lst = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
-        res = con.sql(f"SELECT * FROM read_parquet({lst}, union_by_name = true)")
-        for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):  # the name moved between DuckDB versions
-            if hasattr(res, name):
-                return getattr(res, name)()
-        raise RuntimeError("this DuckDB cannot return Arrow tables")
+        return con.sql(f"SELECT * FROM read_parquet({lst}, union_by_name = true)").to_arrow_table()
     finally:
         con.close()
 
@@ -70,6 +66,14 @@ def per_run(table: pa.Table) -> dict[tuple[str, int], dict]:
     return runs
 
 
+def diverged_at(curve: list[tuple[int, float]]) -> int | None:
+    """Tokens at the first non-finite (NaN or infinite) validation loss of a run, None if there is none."""
+    for tokens, v in curve:
+        if v is None or not math.isfinite(v):
+            return tokens
+    return None
+
+
 def tokens_to_target(curve: list[tuple[int, float]], target: float) -> int | None:
     for tokens, v in curve:
         if v <= target:
@@ -88,16 +92,20 @@ def write_report(exp: Experiment) -> dict:
     table = load_metrics(exp)
     runs = per_run(table)
     names = [c.name for c in exp.curricula]
-    finals = {n: [runs[(n, s)]["curve"][-1][1] for s in exp.seeds if (n, s) in runs and runs[(n, s)]["curve"]] for n in names}
-    bests = {n: [min(v for _, v in runs[(n, s)]["curve"]) for s in exp.seeds if (n, s) in runs and runs[(n, s)]["curve"]] for n in names}
+    # a diverged run (NaN/inf loss) is reported as such and left out of every mean, interval and test
+    diverged = {k: diverged_at(r["curve"]) for k, r in runs.items() if r["curve"] and diverged_at(r["curve"]) is not None}
+    ok = {k: r for k, r in runs.items() if k not in diverged}
+    finals = {n: [ok[(n, s)]["curve"][-1][1] for s in exp.seeds if (n, s) in ok and ok[(n, s)]["curve"]] for n in names}
+    bests = {n: [min(v for _, v in ok[(n, s)]["curve"]) for s in exp.seeds if (n, s) in ok and ok[(n, s)]["curve"]] for n in names}
     baseline = exp.baseline if exp.baseline in names else None
     target = exp.target_loss
     if target is None:
-        target = float(np.mean(finals[baseline])) if baseline and finals[baseline] else float(np.mean([v for f in finals.values() for v in f]))
+        pooled = [v for f in finals.values() for v in f]
+        target = float(np.mean(finals[baseline])) if baseline and finals[baseline] else (float(np.mean(pooled)) if pooled else math.nan)
     rows, summary_rows, verdicts = [], [], {}
     for n in names:
         fs, bs = summarize(finals[n]), summarize(bests[n])
-        reach = [tokens_to_target(runs[(n, s)]["curve"], target) for s in exp.seeds if (n, s) in runs]
+        reach = [tokens_to_target(ok[(n, s)]["curve"], target) for s in exp.seeds if (n, s) in ok]
         hit = [t for t in reach if t is not None]
         reach_txt = f"{np.mean(hit):,.0f} ({len(hit)}/{len(reach)} seeds)" if hit else f"not reached (0/{len(reach)})"
         if baseline and n != baseline:
@@ -105,15 +113,20 @@ def write_report(exp: Experiment) -> dict:
         else:
             v, p = ("baseline" if n == baseline else "no baseline"), math.nan
         verdicts[n] = (v, p)
-        rows.append([n, str(fs["n"]), *_fmt(fs), *_fmt(bs), reach_txt])
+        n_div = sum(1 for s in exp.seeds if (n, s) in diverged)
+        rows.append([n, str(fs["n"]) + (f" (+{n_div} diverged)" if n_div else ""), *_fmt(fs), *_fmt(bs), reach_txt])
         for s in exp.seeds:
             if (n, s) in runs and runs[(n, s)]["curve"]:
                 c = runs[(n, s)]["curve"]
-                summary_rows.append({"curriculum": n, "seed": s, "final_val_loss": c[-1][1], "best_val_loss": min(v for _, v in c),
-                                     "tokens": c[-1][0], "tokens_to_target": tokens_to_target(c, target),
+                div = diverged.get((n, s))
+                finite = [v for _, v in c if v is not None and math.isfinite(v)]
+                summary_rows.append({"curriculum": n, "seed": s, "final_val_loss": c[-1][1],
+                                     "best_val_loss": min(finite) if finite else None,
+                                     "tokens": c[-1][0], "tokens_to_target": None if div is not None else tokens_to_target(c, target),
+                                     "diverged": div is not None, "diverged_at_tokens": div,
                                      **{f"final_val_loss_{k}": v for k, v in runs[(n, s)]["buckets"].items()}})
     pq.write_table(pa.Table.from_pylist(summary_rows), out / "summary.parquet", compression="zstd")
-    plot = plot_curves(exp, runs, target, out / "loss.png")
+    plot = plot_curves(exp, ok, target, out / "loss.png")
 
     tokens_budget = max((r["tokens"] for r in summary_rows), default=0)
     md = [f"# Curriculum ablation: {exp.name}", "",
@@ -126,6 +139,10 @@ def write_report(exp: Experiment) -> dict:
            "| curriculum | seeds | final mean | final std | final 95% CI | best mean | best std | best 95% CI | tokens to reach target |",
            "|---|---|---|---|---|---|---|---|---|"]
     md += ["| " + " | ".join(r) + " |" for r in rows]
+    if diverged:
+        which = ", ".join(f"{n} seed {s} (at {t:,} tokens)" for (n, s), t in sorted(diverged.items()))
+        md += ["", f"**Diverged** (a NaN or infinite validation loss): {which}. Left out of the means, standard "
+               "deviations, intervals, target and verdicts above; their metrics are in `summary.parquet` (`diverged`)."]
     md += ["", f"Target loss: {target:.4f} ({'from the experiment' if exp.target_loss is not None else 'the baseline' + chr(39) + 's mean final loss' if baseline else 'mean final loss'}). "
            "95% intervals use Student's t over seeds.", ""]
     seen = {k for r in runs.values() for k in r["buckets"]}
@@ -134,8 +151,8 @@ def write_report(exp: Experiment) -> dict:
         md += [f"## Final validation loss by difficulty bucket ({exp.scorer})", "",
                "| curriculum | " + " | ".join(bucket_names) + " |", "|---|" + "---|" * len(bucket_names)]
         for n in names:
-            vals = [np.mean([runs[(n, s)]["buckets"].get(b, np.nan) for s in exp.seeds if (n, s) in runs]) for b in bucket_names]
-            md.append(f"| {n} | " + " | ".join(f"{v:.4f}" for v in vals) + " |")
+            vals = [[ok[(n, s)]["buckets"].get(b, np.nan) for s in exp.seeds if (n, s) in ok] for b in bucket_names]
+            md.append(f"| {n} | " + " | ".join(f"{np.mean(v):.4f}" if v else "n/a" for v in vals) + " |")
         md.append("")
     md += ["## Verdicts", ""]
     if baseline is None:
@@ -146,10 +163,13 @@ def write_report(exp: Experiment) -> dict:
         v, p = verdicts[n]
         ptxt = f", Welch's t-test p = {p:.3g}" if not math.isnan(p) else ""
         if baseline:
-            md.append(f"- **{n}** vs {baseline}: **{v}** (final loss {np.mean(finals[n]):.4f} vs {np.mean(finals[baseline]):.4f}{ptxt})")
+            mean = lambda xs: f"{np.mean(xs):.4f}" if xs else "n/a"  # noqa: E731
+            md.append(f"- **{n}** vs {baseline}: **{v}** (final loss {mean(finals[n])} vs {mean(finals[baseline])}{ptxt})")
     md += ["", f"![validation loss against tokens]({plot.name})", "",
-           "Per-run numbers: `summary.parquet`; every logged metric: `*/seed*/metrics.parquet` (query with DuckDB, e.g. "
-           f"`duckdb -c \"SELECT curriculum, seed, min(value) FROM '{out}/*/seed*/metrics.parquet' WHERE metric='val_loss' GROUP BY ALL\"`).", ""]
+           "Per-run numbers: `summary.parquet`; every logged metric: `*/seed*/metrics.parquet`. Query them with DuckDB "
+           "from Python, e.g.:", "", "```bash",
+           f"python -c \"import duckdb; duckdb.sql(\\\"SELECT curriculum, seed, min(value) FROM '{out}/*/seed*/metrics.parquet' "
+           "WHERE metric = 'val_loss' GROUP BY ALL ORDER BY ALL\\\").show()\"", "```", ""]
     (out / "report.md").write_text("\n".join(md))
     return {"report": out / "report.md", "plot": plot, "target": target, "rows": rows,
             "verdicts": {n: v for n, (v, _) in verdicts.items()}}
