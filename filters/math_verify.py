@@ -2,9 +2,12 @@
 
 A document is `Problem: ...\n\nSolution:\n```python\n<code>\n```` (the form `generators.math_parse`
 stores). The code runs in `filters.sandbox` (a warm pool per process); it is **verified** when it
-returns a finite real number (bools, strings, None, NaN and infinities are not answers).
+returns a finite real number (bools, strings, None, NaN and infinities are not answers). An integer
+(or Fraction) too large for a float, such as 10**400, is a finite number too: verified, with
+`answer` null, `answer_too_large` true and the exact value in `answer_exact`.
 
-Columns: `answer` (the returned number), `verified`, `sandbox_status` (ok | exception | syntax |
+Columns: `answer` (the returned number as a float), `answer_exact` (the exact decimal text of an
+integer answer, "n/d" of a Fraction), `answer_too_large`, `verified`, `sandbox_status` (ok | exception | syntax |
 no_solution | timeout | cpu | memory | output | blocked | crash | not_a_number | no_code),
 `sandbox_error`, `runtime_s` (inside the solution, in milliseconds' precision: it is a measurement,
 the one column that can differ between two runs, with a cpu/timeout status near the limits), and two difficulty measures for the curriculum:
@@ -14,7 +17,8 @@ the one column that can differ between two runs, with a cpu/timeout status near 
 Self-consistency: a recipe with `samples_per_prompt = k` gets k documents per prompt (same slots,
 hence the same prompt, different sampling seeds). Documents are grouped by their prompt;
 `sc_samples` is the group size, `sc_answer` the most common verified answer (answers equal to 1e-6
-relative count as one; ties go to the smallest), `sc_agreement` the share of the group's documents
+relative count as one, answers too large for a float by their exact text; ties go to the smallest;
+null when the majority answer is too large for a float), `sc_agreement` the share of the group's documents
 (failed ones included) that returned it, `sc_majority` whether this document did. Groups are formed
 within a batch (`annotate_batch`: one shard when the cleaning stage calls it), so a recipe keeps
 `shard_size` a multiple of k; with k = 1 or a lone document the sc_* columns are null.
@@ -66,32 +70,43 @@ def lines_of_code(code: str) -> int:
 
 
 def is_answer(res: SandboxResult) -> bool:
-    return res.status == "ok" and res.number is not None and math.isfinite(res.number)
+    if res.status != "ok":
+        return False
+    return (res.number is not None and math.isfinite(res.number)) or res.too_large
+
+
+def _same(a: float | str, b: float | str) -> bool:
+    """Two answers agree: close floats, or equal exact texts (answers too large for a float)."""
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
 
 
 def group_key(prompt: str) -> str:
     return hashlib.sha256(prompt.encode()).hexdigest()[:16]
 
 
-def majority(answers: list[float | None]) -> tuple[float | None, int]:
-    """The most common answer (close values are one answer; ties: the smallest) and its count."""
-    buckets: list[list[float]] = []
+def majority(answers: list[float | str | None]) -> tuple[float | str | None, int]:
+    """The most common answer (close values are one answer; an answer too large for a float is its exact
+    text; ties: the smallest, floats before texts) and its count."""
+    buckets: list[list[float | str]] = []
     for a in answers:
         if a is None:
             continue
         for b in buckets:
-            if math.isclose(a, b[0], rel_tol=1e-6, abs_tol=1e-9):
+            if _same(a, b[0]):
                 b.append(a)
                 break
         else:
             buckets.append([a])
     if not buckets:
         return None, 0
-    best = min(buckets, key=lambda b: (-len(b), b[0]))
+    best = min(buckets, key=lambda b: (-len(b), isinstance(b[0], str), b[0] if not isinstance(b[0], str) else 0,
+                                       b[0] if isinstance(b[0], str) else ""))
     return best[0], len(best)
 
 
-def self_consistency(prompts: list[str], answers: list[float | None]) -> list[dict[str, Any]]:
+def self_consistency(prompts: list[str], answers: list[float | str | None]) -> list[dict[str, Any]]:
     """Per document: sc_group, sc_samples, sc_answer, sc_agreement, sc_majority (see module doc)."""
     groups: dict[str, list[int]] = {}
     for i, p in enumerate(prompts):
@@ -104,8 +119,8 @@ def self_consistency(prompts: list[str], answers: list[float | None]) -> list[di
         ans, n = majority([answers[i] for i in idx])
         for i in idx:
             a = answers[i]
-            agree = ans is not None and a is not None and math.isclose(a, ans, rel_tol=1e-6, abs_tol=1e-9)
-            out[i] = {"sc_group": key, "sc_samples": len(idx), "sc_answer": ans,
+            agree = ans is not None and a is not None and _same(a, ans)
+            out[i] = {"sc_group": key, "sc_samples": len(idx), "sc_answer": None if isinstance(ans, str) else ans,
                       "sc_agreement": n / len(idx), "sc_majority": agree}
     return out
 
@@ -114,7 +129,7 @@ class MathVerifyAnnotator(Annotator):
     name = "math"
     Config = MathConfig
     columns = {
-        "answer": pa.float64(), "verified": pa.bool_(), "sandbox_status": pa.string(), "sandbox_error": pa.string(),
+        "answer": pa.float64(), "answer_exact": pa.string(), "answer_too_large": pa.bool_(), "verified": pa.bool_(), "sandbox_status": pa.string(), "sandbox_error": pa.string(),
         "runtime_s": pa.float64(), "ast_ops": pa.int64(), "loc": pa.int64(),
         "sc_group": pa.string(), "sc_samples": pa.int64(), "sc_answer": pa.float64(), "sc_agreement": pa.float64(),
         "sc_majority": pa.bool_(),
@@ -151,7 +166,7 @@ class MathVerifyAnnotator(Annotator):
         todo = [i for i, p in enumerate(parts) if p is not None]
         results = dict(zip(todo, self.pool.map([parts[i][1] for i in todo]))) if todo else {}
         rows: list[dict[str, Any]] = []
-        answers: list[float | None] = []
+        answers: list[float | str | None] = []
         for i, d in enumerate(docs):
             values: dict[str, Any] = {c: None for c in self.columns}
             if d.error:  # a failed request (e.g. a parse failure): nothing to run
@@ -166,10 +181,12 @@ class MathVerifyAnnotator(Annotator):
                 ok = is_answer(res)
                 status = res.status if res.status != "ok" or ok else "not_a_number"
                 err = res.error if status != "not_a_number" else f"returned {res.value_type}: {res.value}"
-                values.update(answer=res.number if ok else None, verified=ok, sandbox_status=status,
+                values.update(answer=res.number if ok else None, answer_exact=res.exact if ok else None,
+                              answer_too_large=bool(ok and res.too_large), verified=ok, sandbox_status=status,
                               sandbox_error=(err or None) and err[:300], runtime_s=round(res.runtime_s, 3),
                               ast_ops=ast_ops(code), loc=lines_of_code(code))
-                answers.append(res.number if ok else None)
+                # an answer too large for a float takes part by its exact text (None past 4,300 digits)
+                answers.append(None if not ok else res.exact if res.too_large else res.number)
             rows.append(values)
         for values, sc in zip(rows, self_consistency([d.prompt for d in docs], answers)):
             values.update(sc)

@@ -73,6 +73,8 @@ class SandboxResult:
     status: str
     number: float | None = None
     value: str | None = None
+    exact: str | None = None  # exact text of a rational answer: "n" for an int, "n/d" for a Fraction
+    too_large: bool = False  # a finite rational beyond the float range (number is None)
     value_type: str | None = None
     error: str | None = None
     runtime_s: float = 0.0  # time inside the solution (or until killed)

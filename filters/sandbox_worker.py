@@ -191,20 +191,30 @@ def _make_hook(tmpdir, violations, report_fd):
 
 
 def _describe(value):
-    """(number or None, value type, short repr) of a returned value."""
+    """(number or None, value type, short repr, exact text or None, too large for a float) of a returned
+    value. A rational (an int, a Fraction) also gets its exact decimal text (`n` or `n/d`; Python prints
+    at most 4,300 digits); one beyond the float range is `too_large`, still a finite number."""
     t = type(value).__name__
     try:
         r = repr(value)
     except BaseException as e:  # a hostile __repr__
         r = f"<repr failed: {type(e).__name__}>"
     r = r[:200]
-    number = None
+    number, exact, too_large = None, None, False
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         try:
             number = float(value)
-        except (OverflowError, ValueError, TypeError):
+        except OverflowError:
+            too_large = isinstance(value, numbers.Rational)  # finite, just not a float
+        except (ValueError, TypeError):
             number = None
-    return number, t, r
+        if isinstance(value, numbers.Rational):
+            try:
+                exact = str(int(value)) if isinstance(value, numbers.Integral) else \
+                    f"{int(value.numerator)}/{int(value.denominator)}"
+            except (ValueError, TypeError, OverflowError):  # more digits than Python prints
+                exact = None
+    return number, t, r, exact, too_large
 
 
 def _child(job, tmpdir, wfd):
@@ -259,7 +269,7 @@ def _child(job, tmpdir, wfd):
             res["error"] = f"the code defines no function {entry}()"
         else:
             value = fn()
-            res["number"], res["value_type"], res["value"] = _describe(value)
+            res["number"], res["value_type"], res["value"], res["exact"], res["too_large"] = _describe(value)
     except SyntaxError as e:
         res["status"] = "syntax"
         res["error"] = f"SyntaxError: {e.msg} (line {e.lineno})"

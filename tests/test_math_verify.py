@@ -134,3 +134,28 @@ def test_recipe_names_gsm8k_as_eval_set():
     assert any(Path(es.path).name == "train.jsonl" and "gsm8k" in es.path and es.field == "question" for es in sets)
     assert filters.math.enabled
     assert math.isclose(filters.math.cpu_s, 1.0)
+
+
+def test_numbers_too_large_for_a_float_are_finite_answers(annotator):
+    from fractions import Fraction
+
+    docs = [doc("def solution():\n    return 10 ** 400", "A", 0),
+            doc("def solution():\n    n = 10 ** 400\n    return n + 1 - 1", "A", 1),
+            doc("def solution():\n    return -(3 ** 700)", "A", 2),
+            doc("from fractions import Fraction\ndef solution():\n    return Fraction(10 ** 400, 3)", i=3),
+            doc("def solution():\n    return 2 ** 60 + 1", i=4),
+            doc("def solution():\n    return 10 ** 5000", i=5)]
+    out = [v for v, _ in annotator.annotate_batch(docs)]
+    big, same, neg, frac, exact, huge = out
+    assert big["verified"] is True and big["sandbox_status"] == "ok" and big["answer_too_large"] is True
+    assert big["answer"] is None and big["answer_exact"] == str(10 ** 400) and int(big["answer_exact"]) == 10 ** 400
+    assert neg["answer_exact"] == str(-(3 ** 700)) and neg["verified"]
+    assert frac["verified"] and frac["answer_too_large"] and Fraction(frac["answer_exact"]) == Fraction(10 ** 400, 3)
+    # within the float range: the float beside the exact value (2**60 + 1 is not a float)
+    assert exact["answer"] == float(2 ** 60) and exact["answer_exact"] == str(2 ** 60 + 1) and not exact["answer_too_large"]
+    # more digits than Python prints: still a finite number, flagged too_large
+    assert huge["verified"] and huge["answer_too_large"] and huge["answer_exact"] is None
+    # self-consistency compares such answers by their exact text: 2 of 3 in group A agree
+    assert [v["sc_agreement"] for v in (big, same, neg)] == [pytest.approx(2 / 3)] * 3
+    assert [v["sc_majority"] for v in (big, same, neg)] == [True, True, False]
+    assert big["sc_answer"] is None  # the float column cannot hold it; answer_exact has it
