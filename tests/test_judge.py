@@ -84,3 +84,17 @@ def test_eval_prompts_from_heldout(tmp_path):
     r = run_cli("eval-prompts", tmp_path / "corpus", "--count", "5", "--heldout", "0.2", "--out", out)
     assert r.returncode == 0, r.stderr
     assert [json.loads(x) for x in out.read_text().splitlines()] == rows
+
+
+def test_eval_prompts_says_how_many_and_why_when_it_finds_fewer(tmp_path):
+    make_corpus(tmp_path / "corpus")
+    found = {}
+    rows = beginnings_from_corpus(str(tmp_path / "corpus"), 100, heldout=0.2, found=found)
+    assert len(rows) < 100 and found["held_out"] - found["too_short"] == len(rows)
+    r = run_cli("eval-prompts", tmp_path / "corpus", "--count", "100", "--heldout", "0.2", "--out", tmp_path / "b.jsonl",
+                env={"COLUMNS": "300"})
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    assert f"only {len(rows)} of the 100 asked for" in out
+    assert f"the corpus has {found['documents']} documents, {found['held_out']} of them held out" in out
+    assert f"{found['too_short']} of those have fewer than 3 sentences" in out

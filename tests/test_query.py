@@ -74,3 +74,10 @@ def test_stats(corpus):
     assert "docs" in out and "errors" in out and "tokens" in out
     assert "word count quantiles" in out and "top openings" in out
     assert "Once upon a" in out and "One rainy day" in out
+
+
+def test_refusal_reads_as_english(corpus):
+    r = run_cli("query", corpus.root, "INSERT INTO raw VALUES (1)")
+    assert "an INSERT statement is refused" in r.stderr
+    r = run_cli("query", corpus.root, "CREATE TABLE x AS SELECT 1")
+    assert "a CREATE statement is refused" in r.stderr

@@ -156,9 +156,10 @@ def sanity_check(kind_scores: dict[str, list[float]]) -> tuple[bool, str]:
     return True, f"passed: good stories ranked above shuffled and repeated ones ({detail})"
 
 
-def beginnings_from_corpus(corpus: str, count: int, heldout: float = 0.1) -> list[dict]:
+def beginnings_from_corpus(corpus: str, count: int, heldout: float = 0.1, found: dict | None = None) -> list[dict]:
     """Story beginnings from held-out documents (the same hash split the trainer uses): the first
-    sentences of each, cut before the story's middle, so a model never saw them in training."""
+    sentences of each, cut before the story's middle, so a model never saw them in training.
+    `found`, when given, receives the counts that explain a short answer: documents, held_out, too_short."""
     from curricula import load_documents, split_heldout
 
     table, _ = load_documents(corpus)
@@ -166,9 +167,14 @@ def beginnings_from_corpus(corpus: str, count: int, heldout: float = 0.1) -> lis
     texts = table["text"].to_pylist()
     mask = split_heldout(ids, heldout, seed=0)
     out = []
+    counts = {"documents": len(ids), "held_out": int(mask.sum()), "too_short": 0}
+    if found is not None:
+        found.update(counts)
     for i in sorted(np.flatnonzero(mask), key=lambda k: ids[k]):
         sentences = re.split(r"(?<=[.!?])\s+", texts[i].strip())
         if len(sentences) < 3:
+            if found is not None:
+                found["too_short"] += 1
             continue
         keep = max(1, min(3, len(sentences) // 3))
         out.append({"id": f"heldout-{ids[i]}", "text": " ".join(sentences[:keep]), "source_id": ids[i]})

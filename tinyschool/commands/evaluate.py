@@ -98,12 +98,20 @@ def cmd_eval_prompts(args) -> int:
     from tinyschool.cli import UserError
     from trainers.judge import beginnings_from_corpus
 
+    found: dict = {}
     try:
-        rows = beginnings_from_corpus(args.corpus, args.count, args.heldout)
+        rows = beginnings_from_corpus(args.corpus, args.count, args.heldout, found=found)
     except Exception as e:  # CurriculumError, CorpusError: one line
         raise UserError(str(e)) from None
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     console.print(f"wrote {len(rows)} beginnings from held-out documents of {args.corpus} to {out}")
+    if len(rows) < args.count:
+        console.print(
+            f"[yellow]only {len(rows)} of the {args.count} asked for: the corpus has {found['documents']} documents, "
+            f"{found['held_out']} of them held out (--heldout {args.heldout:g}), and {found['too_short']} of those have "
+            "fewer than 3 sentences (a beginning is the first third of a story). Raise --heldout, or use a bigger corpus; "
+            "a held-out fraction other than the experiment's lets a model see the prompts in training.[/yellow]",
+            highlight=False)
     return 0
