@@ -51,6 +51,7 @@ def load_model(model_path: str | None = None, threads: int | None = None):
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # ours counts the work; a "Loading weights" bar is noise
     torch.set_num_threads(threads or os.cpu_count() or 1)
     if model_path and Path(model_path).is_dir():
         src: dict[str, Any] = {"pretrained_model_name_or_path": model_path}

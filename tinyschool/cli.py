@@ -6,6 +6,7 @@ import importlib
 import sys
 
 from tinyschool import __version__
+from tinyschool.quiet import quiet_dependencies
 
 # one line per subcommand module; a new command is a module plus a line here
 COMMANDS = [
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tinyschool.ui import err_console
 
+    quiet_dependencies()  # before any backend imports transformers or torch
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
