@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from corpora import Corpus
+from tinyschool.executors import make_executor
 from tinyschool.recipe import load_recipe
 from tinyschool.ui import console
 
@@ -24,10 +25,6 @@ def register(sub) -> None:
 
 
 def cmd_run(args) -> int:
-    from tinyschool.stages import MAIN_JOB
-
-    from tinyschool.executors import make_executor
-
     recipe = recipe_from_args(args)
     corpus = Corpus(recipe.out_dir)
     with make_executor(recipe.executor).session():  # one Ray session for every stage, not one per stage

@@ -137,27 +137,3 @@ def cmd_ablate(args) -> int:
     exp = _load(args.experiment, out=args.out, corpus=args.corpus)
     run_ablation_cli(exp, args.workers)
     return 0
-
-
-def ablate_stage(recipe, corpus, args=None):
-    """The main job's last stage: a short curriculum ablation on the corpus it just made.
-
-    Runs the recipe's `experiment` (skipped when it has none) with the corpus replaced by the
-    recipe's own; the runs go to the experiment's `out`, or inside the corpus folder when the
-    corpus was redirected with --out.
-    """
-    from pathlib import Path
-
-    import prompts
-
-    if not getattr(recipe, "experiment", None):
-        console.print("ablate: the recipe names no experiment; skipped")
-        return None
-    path = prompts.resolve("experiments", recipe.experiment, ".toml")
-    overrides = {"corpus": str(corpus.root)}
-    exp = _load(path, **overrides)
-    if getattr(args, "out", None):
-        exp = exp.model_copy(update={"out": str(Path(args.out) / "runs" / exp.name)})
-    rep = run_ablation_cli(exp)
-    console.print(f"[bold]ablation report: {rep['report']}[/bold]")
-    return rep
