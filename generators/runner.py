@@ -9,14 +9,12 @@ re-run reads the rest back from the cache. A re-run retries failed rows only.
 """
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 import prompts
 from corpora import Corpus, raw_table
@@ -26,7 +24,14 @@ from generators.base import Backend, Completion, Request, Sampling
 from generators.cache import RequestCache
 from generators.config import GenerationConfig
 from generators.structured import check_all, resolve_schema
-from generators.templates import PromptItem, Template, apply_slot_overrides, load_template, render_document, sample_item
+from generators.templates import (
+    PromptItem,
+    Template,
+    apply_slot_overrides,
+    load_template,
+    render_document,
+    sample_item,
+)
 
 
 @dataclass

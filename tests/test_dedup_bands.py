@@ -3,10 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from dedup_oracle import datasketch_deduplicate
-from filters.dedup import (band_entries, bucket_candidates, components, deduplicate, exact_edges,
-                            representatives, verify_pairs)
+
+from filters.dedup import (
+    band_entries,
+    bucket_candidates,
+    components,
+    deduplicate,
+    exact_edges,
+    representatives,
+    verify_pairs,
+)
 from filters.minhash import MinHasher
 
 

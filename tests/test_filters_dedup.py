@@ -4,12 +4,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
-
 from dedup_oracle import datasketch_deduplicate
+
 from filters.config import DedupConfig
 from filters.dedup import deduplicate, optimal_bands
-from filters.minhash import MinHasher, shingle_hash32, shingle_hashes, shingles, signatures_for_texts
-from filters.text import WORD_RE, Doc, batch_token_hashes, ngram_hash_py, ngram_hashes, token_hash, token_hashes
+from filters.minhash import (
+    MinHasher,
+    shingle_hash32,
+    shingle_hashes,
+    shingles,
+    signatures_for_texts,
+)
+from filters.text import (
+    WORD_RE,
+    Doc,
+    batch_token_hashes,
+    ngram_hash_py,
+    ngram_hashes,
+    token_hash,
+    token_hashes,
+)
 
 WORDS = np.array([f"w{i}" for i in range(3000)])
 

@@ -16,6 +16,8 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from curricula import load_documents, split_heldout
+
 CRITERIA = ("grammar", "creativity", "consistency", "plot")
 
 
@@ -159,8 +161,6 @@ def sanity_check(kind_scores: dict[str, list[float]]) -> tuple[bool, str]:
 def beginnings_from_corpus(corpus: str, count: int, heldout: float = 0.1) -> list[dict]:
     """Story beginnings from held-out documents (the same hash split the trainer uses): the first
     sentences of each, cut before the story's middle, so a model never saw them in training."""
-    from curricula import load_documents, split_heldout
-
     table, _ = load_documents(corpus)
     ids = table["id"].to_pylist()
     texts = table["text"].to_pylist()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from corpora import Corpus
-from tinyschool.commands.run import add_recipe_args, recipe_from_args
+from tinyschool.commands import add_recipe_args, recipe_from_args
 from tinyschool.stages.annotate import annotate_stage
 
 

@@ -23,6 +23,11 @@ def _import_ray():
     return ray
 
 
+def _call(fn: Callable[[Any], Any], x: Any) -> Any:
+    """The one Ray task: any task function (a `functools.partial` too) on one input."""
+    return fn(x)
+
+
 def _reachable(address: str, timeout: float = 10.0) -> None:
     """Fail fast on a host:port nobody listens on (Ray itself retries for minutes)."""
     hostport = address.removeprefix("ray://")
@@ -80,7 +85,8 @@ class RayExecutor:
         if gpus and c.num_gpus:
             opts["num_gpus"] = c.num_gpus
         with self.session():
-            remote = self.ray.remote(fn).options(**opts)
+            remote = self.ray.remote(_call).options(**opts)
+            fn_ref = self.ray.put(fn)  # sent once, not with every task
             pending = iter(inputs)
             flight: list = []
             try:
@@ -89,7 +95,7 @@ class RayExecutor:
                         x = next(pending, _END)
                         if x is _END:
                             break
-                        flight.append(remote.remote(x))
+                        flight.append(remote.remote(fn_ref, x))
                     if not flight:
                         return
                     done, flight = self.ray.wait(flight, num_returns=1)

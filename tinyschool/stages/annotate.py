@@ -31,7 +31,6 @@ from corpora.store import CorpusError
 from filters import annotate as fa
 from filters import dedup_shuffle as ds
 from filters.config import DedupConfig, FilterConfig
-from filters.decontam import EvalSetError
 from filters.dedup import components, optimal_bands
 from filters.report import histogram_png, reason_rows
 from tinyschool.executors import make_executor
@@ -167,11 +166,8 @@ def annotate_stage(recipe, corpus: Corpus, args: Any = None) -> fa.AnnotateStats
         raise UserError("--workers must be at least 1")
     d = recipe.filters.dedup
     executor = make_executor(recipe.executor, workers if recipe.executor.kind == "local" else None)
-    try:
-        with progress_bar() as progress:
-            stats = run_annotate(corpus, recipe.filters, vocab, executor, progress=progress)
-    except EvalSetError as e:
-        raise UserError(str(e)) from None
+    with progress_bar() as progress:
+        stats = run_annotate(corpus, recipe.filters, vocab, executor, progress=progress)
     console.print(f"near-dedup: threshold {d.threshold}, {d.num_perm} permutations -> {stats.bands} bands x {stats.rows} rows "
                   f"(false positive area {stats.fp:.4f}, false negative area {stats.fn:.4f})")
     if stats.nothing_to_do:

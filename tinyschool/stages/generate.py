@@ -20,8 +20,14 @@ from generators.base import Backend, Completion
 from generators.config import GenerationConfig
 from generators.postprocess import postprocessor
 from generators.registry import make_backend
-from generators.runner import (GenerationStats, ShardSpec, build_plan, generate_task, release_backend,
-                               shard_name)
+from generators.runner import (
+    GenerationStats,
+    ShardSpec,
+    build_plan,
+    generate_task,
+    release_backend,
+    shard_name,
+)
 from generators.templates import PromptItem, apply_slot_overrides, load_template
 from tinyschool.executors import make_executor
 from tinyschool.stages.driver import Phases
