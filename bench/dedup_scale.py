@@ -41,29 +41,49 @@ SHINGLE = 5
 
 
 # ---- synthetic stories ---------------------------------------------------------------------------
+VOCAB = 3000
+_M = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _h(*parts) -> np.ndarray:
+    """A splitmix64 hash of integer arrays (broadcast): the stories' only source of randomness, so
+    any story can be rebuilt from its index alone, in any shard, vectorized."""
+    from filters.text import mix64
+
+    h = np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        for x in parts:
+            h = mix64(np.asarray(x, dtype=np.uint64) ^ (h * np.uint64(0xBF58476D1CE4E5B9)))
+    return h
+
+
 def _words() -> list[str]:
     from wordfreq import top_n_list
 
-    return [w for w in top_n_list("en", 4000) if w.isalpha()][:3000]
+    return [w for w in top_n_list("en", 4000) if w.isalpha()][:VOCAB]
 
 
-def _base(i: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng([seed, i])
-    return rng.integers(0, 3000, size=int(rng.integers(60, 160)))
-
-
-def story_words(i: int, seed: int) -> np.ndarray:
-    """Story i as word ids: a fresh story, or a near/exact copy of an earlier one (any shard)."""
-    rng = np.random.default_rng([seed, i, 1])
-    u = rng.random()
-    if i > 0 and u < 0.10:  # near copy: 1-4 words replaced
-        w = _base(int(rng.integers(0, i)), seed).copy()
-        k = int(rng.integers(1, 5))
-        w[rng.integers(0, len(w), size=k)] = rng.integers(0, 3000, size=k)
-        return w
-    if i > 0 and u < 0.13:  # exact copy
-        return _base(int(rng.integers(0, i)), seed)
-    return _base(i, seed)
+def stories(start: int, stop: int, seed: int) -> list[np.ndarray]:
+    """Stories [start, stop) as word ids: ~10% near copies of an earlier story (1-4 words replaced),
+    ~3% exact copies, anywhere in the corpus; the rest fresh (60-159 words)."""
+    i = np.arange(start, stop, dtype=np.uint64)
+    u = (_h(seed, i, 1) >> np.uint64(11)).astype(np.float64) / 2.0**53
+    src = np.where(i > 0, _h(seed, i, 2) % np.maximum(i, 1), 0).astype(np.uint64)
+    kind = np.where((i > 0) & (u < 0.10), 1, np.where((i > 0) & (u < 0.13), 2, 0))  # 1 near, 2 exact
+    base = np.where(kind > 0, src, i)
+    lens = (60 + _h(seed, base, 3) % np.uint64(100)).astype(np.int64)
+    ends = np.cumsum(lens)
+    flat_story = np.repeat(base, lens)
+    pos = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - lens, lens)
+    flat = (_h(seed, flat_story, 4, pos) % np.uint64(VOCAB)).astype(np.int64)
+    out = np.split(flat, ends[:-1])
+    for k in np.flatnonzero(kind == 1).tolist():
+        w = out[k].copy()
+        n = int(1 + _h(seed, i[k], 5) % np.uint64(4))
+        at = (_h(seed, i[k], 6, np.arange(n)) % np.uint64(len(w))).astype(np.int64)
+        w[at] = (_h(seed, i[k], 7, np.arange(n)) % np.uint64(VOCAB)).astype(np.int64)
+        out[k] = w
+    return out
 
 
 def _text(ids: np.ndarray, words: list[str]) -> str:
@@ -74,22 +94,39 @@ def _text(ids: np.ndarray, words: list[str]) -> str:
     return " ".join(out)
 
 
-def make_shard(work: str, name: str, start: int, stop: int, seed: int) -> int:
-    """Write the work folder's files for stories [start, stop): what step 1 of the cleaning stage writes."""
+def shard_arrays(start: int, stop: int, seed: int) -> tuple[list[str], list[str], list[bool], np.ndarray]:
+    """ids, exact keys, has-words flags and MinHash signatures of stories [start, stop): what step 1
+    of the cleaning stage computes from their texts, computed from the word ids directly (a story's
+    tokens are its words, lower-cased; the key hashes the word ids, equal exactly when the normalized
+    texts are). `text_arrays` does it through the stage's own `Doc` and `shingle_hashes`; the
+    bench checks on a sample that both give the same signatures."""
+    from filters.minhash import MinHasher, mix64_to32
+    from filters.text import ngram_hashes, token_hashes
+
+    th_all = token_hashes(_words())
+    ids, keys, has_words, shingles = [], [], [], []
+    for k, w in enumerate(stories(start, stop, seed)):
+        ids.append(f"story{start + k:08d}")
+        has_words.append(len(w) > 0)
+        keys.append(hashlib.blake2b(w.astype(np.int16).tobytes(), digest_size=16).hexdigest())
+        shingles.append(mix64_to32(ngram_hashes(th_all[w], min(SHINGLE, len(w)))))
+    return ids, keys, has_words, MinHasher(128, 1).signatures(shingles)
+
+
+def text_arrays(start: int, stop: int, seed: int) -> np.ndarray:
+    """The signatures of the same stories from their texts, through the stage's own `Doc`."""
     from filters.minhash import MinHasher, shingle_hashes
-    from filters.text import Doc, normalized_text
+    from filters.text import Doc
 
     words = _words()
-    hasher = MinHasher(128, 1)
-    ids, keys, has_words, shingles = [], [], [], []
-    for i in range(start, stop):
-        d = Doc(f"story{i:08d}", _text(story_words(i, seed), words))
-        ids.append(d.id)
-        has_words.append(bool(d.tokens))
-        keys.append(hashlib.blake2b(normalized_text(d.tokens).encode(), digest_size=16).hexdigest())
-        shingles.append(shingle_hashes(d, SHINGLE))
-        d.release()
-    np.save(Path(work) / f"{name}.npy", hasher.signatures(shingles))
+    return MinHasher(128, 1).signatures([shingle_hashes(Doc(str(i), _text(w, words)), SHINGLE)
+                                         for i, w in enumerate(stories(start, stop, seed))])
+
+
+def make_shard(work: str, name: str, start: int, stop: int, seed: int) -> int:
+    """Write the work folder's files for stories [start, stop): what step 1 of the cleaning stage writes."""
+    ids, keys, has_words, sigs = shard_arrays(start, stop, seed)
+    np.save(Path(work) / f"{name}.npy", sigs)
     reason = [None if j % 17 else "length:too_short" for j in range(start, stop)]  # some fail a filter
     pq.write_table(pa.table({"id": ids, "_reason": pa.array(reason, pa.string()), "_key": keys,
                              "_has_words": has_words}), Path(work) / f"{name}.parquet")
@@ -100,9 +137,12 @@ def setup(work: Path, docs: int, shard_size: int, seed: int, workers: int) -> di
     meta_path = work / "meta.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        if meta["docs"] == docs and meta["shard_size"] == shard_size and meta["seed"] == seed:
+        if meta == {**meta, "docs": docs, "shard_size": shard_size, "seed": seed, "version": 2}:
             return meta
     work.mkdir(parents=True, exist_ok=True)
+    n = min(docs, 200)
+    if not np.array_equal(shard_arrays(0, n, seed)[3], text_arrays(0, n, seed)):
+        sys.exit("setup: signatures from word ids differ from the stage's signatures of the texts")
     t0 = time.time()
     names, rows, calls = [], [], []
     for k, start in enumerate(range(0, docs, shard_size)):
@@ -112,7 +152,7 @@ def setup(work: Path, docs: int, shard_size: int, seed: int, workers: int) -> di
         calls.append((str(work), names[-1], start, stop, seed))
     with ProcessPoolExecutor(workers) as ex:
         list(ex.map(make_shard, *zip(*calls)))
-    meta = {"docs": docs, "shard_size": shard_size, "seed": seed, "names": names, "rows": rows,
+    meta = {"docs": docs, "shard_size": shard_size, "seed": seed, "version": 2, "names": names, "rows": rows,
             "setup_s": round(time.time() - t0, 1)}
     meta_path.write_text(json.dumps(meta))
     return meta
@@ -222,6 +262,7 @@ def run_ray(work: Path, meta: dict, workers: int, object_store_mb: int):
 
     from tinyschool.executors import ExecutorConfig, make_executor
 
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "180")  # a loaded machine starts Ray slowly
     ray.init(num_cpus=workers, object_store_memory=object_store_mb * 2**20, include_dashboard=False, log_to_driver=False)
     return _shuffle(make_executor(ExecutorConfig(kind="ray", num_workers=workers)), work, meta), ray
 
@@ -290,6 +331,7 @@ def main() -> None:
     ap.add_argument("--dir", default=None, help="work folder (default /tmp/tinyschool-dedup-scale-<docs>; kept for re-runs)")
     ap.add_argument("--oracle", action=argparse.BooleanOptionalAction, default=None,
                     help="also run datasketch's MinHashLSH in one process (default: up to 200,000 stories; ~8 GB at 1M)")
+    ap.add_argument("--no-ray", action="store_true", help="leave out the Ray run (e.g. when Ray cannot start here)")
     ap.add_argument("--mode", choices=["local", "ray", "oracle"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.dir = args.dir or f"/tmp/tinyschool-dedup-scale-{args.docs}"
@@ -300,7 +342,7 @@ def main() -> None:
           f"({args.docs / max(meta['setup_s'], 1e-9):.0f} docs/s with {args.workers} processes; reused when present)")
     oracle = args.oracle if args.oracle is not None else args.docs <= 200_000
     results = {}
-    for mode in ("local", "ray", *(["oracle"] if oracle else [])):
+    for mode in ("local", *([] if args.no_ray else ["ray"]), *(["oracle"] if oracle else [])):
         cmd = [sys.executable, __file__, "--mode", mode, "--dir", args.dir, "--docs", str(args.docs),
                "--workers", str(args.workers), "--object-store-mb", str(args.object_store_mb)]
         p = subprocess.run(cmd, capture_output=True, text=True)
@@ -320,16 +362,16 @@ def main() -> None:
         r["max_worker_peak_mb"] = max(workers) if workers else None
     same = len({r["digest"] for r in results.values()}) == 1
     print(f"\nsame clusters, representatives and reasons in every mode ({', '.join(results)}): {same}")
-    loc, ray_, ora = results["local"], results["ray"], results.get("oracle")
-    print(f"peak memory of the largest process: local {loc['max_peak_mb']:.0f} MB (driver {loc['driver_peak_mb']:.0f} MB), "
-          f"ray driver {ray_['driver_peak_mb']:.0f} MB, largest Ray worker {ray_['max_worker_peak_mb'] or 0:.0f} MB"
+    loc, ray_, ora = results["local"], results.get("ray"), results.get("oracle")
+    print(f"peak memory of the largest process: local {loc['max_peak_mb']:.0f} MB (driver {loc['driver_peak_mb']:.0f} MB)"
+          + (f", ray driver {ray_['driver_peak_mb']:.0f} MB, largest Ray worker {ray_['max_worker_peak_mb'] or 0:.0f} MB" if ray_ else "")
           + (f", datasketch in one process {ora['max_peak_mb']:.0f} MB" if ora else ""))
     print(json.dumps({"metric": "docs_per_s", "ours": round(loc["docs_per_s"]),
                       "reference": round(ora["docs_per_s"]) if ora else None,
                       "ratio": round(loc["docs_per_s"] / ora["docs_per_s"], 2) if ora else None,
-                      "ray_docs_per_s": round(ray_["docs_per_s"]), "docs": args.docs, "identical": same,
-                      "local_peak_mb": loc["max_peak_mb"], "ray_driver_peak_mb": ray_["driver_peak_mb"],
-                      "ray_max_worker_peak_mb": ray_["max_worker_peak_mb"],
+                      "ray_docs_per_s": round(ray_["docs_per_s"]) if ray_ else None, "docs": args.docs, "identical": same,
+                      "local_peak_mb": loc["max_peak_mb"], "ray_driver_peak_mb": ray_["driver_peak_mb"] if ray_ else None,
+                      "ray_max_worker_peak_mb": ray_["max_worker_peak_mb"] if ray_ else None,
                       "oracle_peak_mb": ora["max_peak_mb"] if ora else None}))
     if not same:
         sys.exit(1)
