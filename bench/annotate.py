@@ -27,7 +27,8 @@ from pathlib import Path
 import prompts
 from corpora import Corpus, raw_table
 from filters.config import FilterConfig
-from filters.stage import run_annotate
+from tinyschool.executors import make_executor
+from tinyschool.stages.annotate import run_annotate
 
 STOP = ["the", "a", "and", "was", "she", "he", "they", "to", "with", "her", "his", "then", "said", "in", "on", "it"]
 NAMES = ["Lily", "Tom", "Mia", "Ben", "Sue", "Max"]
@@ -122,7 +123,7 @@ def main() -> None:
         cfg = FilterConfig.model_validate({"decontam": {"eval_sets": _gsm8k()}})
         r0, c0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        stats = run_annotate(c, cfg, VOCAB, workers=args.workers)
+        stats = run_annotate(c, cfg, VOCAB, make_executor(workers=args.workers))
         wall = time.perf_counter() - t0
         r1, c1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) + (c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime)

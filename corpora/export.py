@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from corpora.card import dataset_card
 from corpora.readers import DEFAULT_SEPARATOR, escape_separator
 from corpora.schema import STAGES
 from corpora.store import Corpus, CorpusError, read_shard_schema, swap_dir_into_place
@@ -111,8 +112,6 @@ def _filter(table: pa.Table, stage: str, fmt: str, stats: ExportStats) -> pa.Tab
 def export_corpus(corpus: Corpus | str | Path, fmt: str, out: str | Path, stage: str | None = None,
                   columns: list[str] | None = None, force: bool = False, separator: str = DEFAULT_SEPARATOR,
                   progress: ProgressFn | None = None) -> ExportStats:
-    from corpora.card import dataset_card
-
     corpus = corpus if isinstance(corpus, Corpus) else Corpus(corpus)
     manifest = corpus.manifest()
     if fmt not in FORMATS:

@@ -9,10 +9,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpora import Corpus, CorpusError
+from corpora.errors import UserError
 from corpora.store import shard_checksum
 
 
-class CurriculumError(Exception):
+class CurriculumError(UserError):
     """A problem with a curriculum or its data, with a one-line message for the user."""
 
 

@@ -5,6 +5,8 @@ from typing import Callable
 
 import numpy as np
 
+from curricula.documents import CurriculumError
+
 
 def easy_to_hard(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.argsort(scores, kind="stable")
@@ -27,7 +29,5 @@ ORDERINGS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = 
 
 def order_documents(name: str, scores: np.ndarray, seed: int) -> np.ndarray:
     if name not in ORDERINGS:
-        from curricula.documents import CurriculumError
-
         raise CurriculumError(f"unknown ordering {name!r} (one of {', '.join(ORDERINGS)})")
     return ORDERINGS[name](np.asarray(scores, dtype=np.float64), np.random.default_rng(seed))

@@ -1,4 +1,4 @@
 """Cleaning: per-document annotators (a registry), exact + MinHash near-dedup, decontamination.
 
-`filters.stage.run_annotate` turns a corpus's `raw` shards into `annotated` and `clean`.
+`tinyschool.stages.annotate` runs `filters.annotate`'s tasks to turn a corpus's `raw` shards into `annotated` and `clean`.
 """

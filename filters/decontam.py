@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from corpora.errors import UserError
 from filters.config import EvalSet
 from filters.text import WORD_RE, ngram_hashes, token_hashes
 
 
-class EvalSetError(Exception):
+class EvalSetError(UserError):
     pass
 
 

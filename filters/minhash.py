@@ -15,7 +15,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from filters.text import mix64, mix64_py, ngram_hash_py
+from filters.text import (
+    batch_token_hashes,
+    mix64,
+    mix64_py,
+    ngram_hash_py,
+    ngram_hashes,
+)
 
 _MAX32 = np.uint32(0xFFFFFFFF)
 # fmix32 constants (MurmurHash3 finalizer), as datasketch's affine32 scheme uses them
@@ -109,8 +115,6 @@ def batch_shingle_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarr
     """32-bit shingle hashes of many texts at once: (hashes of all documents, one after the other;
     shingles per document). Tokens are hashed in one pass over the batch and n-grams are built on the
     concatenated token hashes, keeping only those that do not cross a document boundary."""
-    from filters.text import batch_token_hashes, ngram_hashes
-
     th, lens = batch_token_hashes(texts)
     ends = np.cumsum(lens)
     starts = ends - lens

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import prompts
+from corpora.errors import TemplateError
 
 CALC_RE = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
@@ -197,8 +198,6 @@ def _with_steps(path: str, lo: int, hi: int) -> tuple[dict[str, Any], ...]:
 
 def slot_gsm8k(rng: random.Random, spec, vocab) -> list[dict[str, Any]]:
     """`count` GSM8K examples (question + converted code), at most `max` steps each when set."""
-    from generators.templates import TemplateError  # (templates imports this module)
-
     if not spec.path:
         raise TemplateError("a `gsm8k` slot needs `path`")
     try:

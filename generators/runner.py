@@ -1,4 +1,5 @@
-"""The generation runner: plan -> shards -> cache -> backend -> raw Parquet, resumable.
+"""The generation stage's task functions: plan -> shards -> cache -> backend -> raw Parquet, resumable
+(its driver is `tinyschool.stages.generate`).
 
 The plan (every item's slots, prompt, id and seed) is a pure function of the recipe, so a shard is
 the unit of work: shard k always holds items [k*shard_size, (k+1)*shard_size). A shard is written
@@ -10,23 +11,29 @@ A re-run retries failed rows only.
 from __future__ import annotations
 
 import inspect
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 import prompts
 from corpora import Corpus, raw_table
+from corpora.store import write_parquet_atomic
 from corpora.vocab import read_vocab
 from generators.base import Backend, Completion, Request, Sampling
 from generators.cache import CacheWriter, RequestCache
 from generators.config import GenerationConfig
 from generators.structured import check, resolve_schema
-from generators.templates import PromptItem, Template, apply_slot_overrides, load_template, render_document, sample_item
+from generators.templates import (
+    PromptItem,
+    Template,
+    apply_slot_overrides,
+    load_template,
+    render_document,
+    sample_item,
+)
 
 
 @dataclass
@@ -195,83 +202,55 @@ def _takes_on_result(backend: Backend) -> bool:
         return False
 
 
-def run_generation(corpus: Corpus, recipe_name: str, cfg: GenerationConfig, backend_factory: Callable[[], Backend],
-                   recipe_dict: dict[str, Any] | None = None, progress: Any = None,
-                   postprocess: Callable[[PromptItem, Completion], Completion] | None = None,
-                   sub_batch: int | None = None, run_shards: Callable[..., None] | None = None) -> GenerationStats:
-    """Generate every planned item not yet stored. `progress` is a rich Progress (or None).
-    `run_shards(todo, shards, template, stats, progress)`, when given, writes and registers the shards
-    still to do in place of the loop below (a cluster executor: `tinyschool.executors`)."""
-    t0 = time.time()
+# ---- the task (one shard; any executor runs it) ----------------------------------------------------
+_BACKEND: dict[str, Any] = {}
+
+
+def worker_backend(key: str, factory: Callable[[], Backend]) -> Backend:
+    """One backend per process, built on the first shard that needs it and kept for the next ones
+    (a model, a client, a vLLM engine)."""
+    if _BACKEND.get("key") != key:
+        release_backend()
+        _BACKEND.update(key=key, backend=factory())
+    return _BACKEND["backend"]
+
+
+def release_backend() -> None:
+    """Close this process's backend, if it has one."""
+    old = _BACKEND.pop("backend", None)
+    _BACKEND.clear()
+    if old is not None:
+        old.close()
+
+
+@dataclass
+class ShardSpec:
+    """What every shard task of one generation run shares."""
+
+    root: str
+    recipe_name: str
+    cfg: GenerationConfig
+    backend_key: str  # the backend's settings: a worker keeps its backend while this stays the same
+    backend_factory: Callable[[], Backend]
+    postprocess: Callable[[PromptItem, Completion], Completion] | None = None
+    sub_batch: int | None = None
+    advance: Callable[[int], None] | None = None  # progress inside a shard (only when run in the driver's process)
+
+
+def generate_task(spec: ShardSpec, task: tuple[str, list[PromptItem], list[PromptItem], dict[str, dict]]
+                  ) -> tuple[str, int, int, GenerationStats]:
+    """One shard (`task`: its name, items, the items still missing, the rows kept by id): answered,
+    written atomically to `raw/<name>.parquet` (not registered: the driver does that). Returns
+    (name, rows, items generated, counts)."""
+    name, shard_items, missing, kept = task
+    cfg = spec.cfg
     t = apply_slot_overrides(load_template(cfg.template), cfg.slot_overrides)
-    items = build_plan(cfg, recipe_name, t)
-    stats = GenerationStats(planned=len(items))
-    corpus.init(recipe_name, recipe_dict)
-    existing = corpus.shard_entries("raw")
-    shards = list(_chunks(items, cfg.shard_size))
-    planned_names = {shard_name(k) for k in range(len(shards))}
-
-    # shards beyond the plan (the count was lowered): forget them so the corpus has exactly the plan
-    stale = [n for n in existing if n not in planned_names]
-    if stale:
-        def drop(m):
-            for n in stale:
-                m["stages"]["raw"]["shards"].pop(n, None)
-        corpus.update_manifest(drop)
-
-    # work out what each shard still needs
-    todo: list[tuple[int, list[PromptItem], dict[str, dict]]] = []
-    for k, shard_items in enumerate(shards):
-        name = shard_name(k)
-        kept: dict[str, dict] = {}
-        if name in existing:
-            table = corpus.read_shard("raw", name)
-            ok_rows = table.filter(pc.is_null(table["error"])).to_pylist()
-            kept = {r["id"]: r for r in ok_rows}
-        missing = [it for it in shard_items if it.id not in kept]
-        if missing or name not in existing or len(kept) != len(shard_items):
-            todo.append((k, missing, kept))
-        stats.reused += sum(1 for it in shard_items if it.id in kept)
-
-    if not todo:
-        stats.seconds = time.time() - t0
-        if not corpus.is_complete("raw"):
-            corpus.mark_complete("raw", {"generation": stats.as_dict()})
-        return stats
-
-    if run_shards is not None:
-        run_shards(todo, shards, t, stats, progress)
-        return _finish(corpus, stats, t0)
-
-    backend = None
-
-    def get_backend() -> Backend:
-        nonlocal backend
-        if backend is None:
-            backend = backend_factory()
-        return backend
-
+    stats = GenerationStats()
     cache = RequestCache(cfg.cache)
-    task = progress.add_task("generate", total=sum(len(m) for _, m, _ in todo)) if progress is not None else None
-    advance = (lambda n: progress.advance(task, n)) if task is not None else None
     try:
-        for k, missing, kept in todo:
-            table = generate_shard(shards[k], missing, kept, t, cfg, get_backend, cache, recipe_name, stats,
-                                   postprocess, sub_batch, advance)
-            corpus.write_shard("raw", shard_name(k), table)
-            stats.shards_written += 1
+        table = generate_shard(shard_items, missing, kept, t, cfg, lambda: worker_backend(spec.backend_key, spec.backend_factory),
+                               cache, spec.recipe_name, stats, spec.postprocess, spec.sub_batch, spec.advance)
     finally:
         cache.close()
-        if backend is not None:
-            backend.close()
-    return _finish(corpus, stats, t0)
-
-
-def _finish(corpus: Corpus, stats: GenerationStats, t0: float) -> GenerationStats:
-    stats.seconds = time.time() - t0
-    total_failed = sum(
-        pc.sum(pc.is_valid(tb["error"])).as_py() or 0 for _, tb in corpus.iter_stage("raw", columns=["error"])
-    )
-    if total_failed == 0:
-        corpus.mark_complete("raw", {"generation": stats.as_dict()})
-    return stats
+    write_parquet_atomic(table, Corpus(spec.root).shard_path("raw", name))
+    return name, table.num_rows, len(missing), stats

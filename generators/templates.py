@@ -17,15 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, List
 
 import jinja2
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import prompts
+from corpora.errors import TemplateError, format_validation_error, read_toml
 from corpora.vocab import Vocabulary
 from generators.gsm8k import slot_gsm8k
 
@@ -63,29 +63,16 @@ class Template(BaseModel):
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
 
 
-class TemplateError(ValueError):
-    pass
-
-
 def load_template(name_or_path: str) -> Template:
     path = prompts.resolve("templates", name_or_path, ".toml")
     if not path.exists():
         raise TemplateError(f"template {name_or_path!r}: file not found ({path})")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise TemplateError(f"{path}: invalid TOML ({e})") from None
+    data = read_toml(path, "template", TemplateError)
     data.setdefault("path", str(path))
     try:
         t = Template.model_validate(data)
-    except Exception as e:
-        from pydantic import ValidationError
-
-        if isinstance(e, ValidationError):
-            err = e.errors()[0]
-            loc = ".".join(str(x) for x in err["loc"])
-            raise TemplateError(f"{path}: {loc}: {err['msg']}") from None
-        raise
+    except ValidationError as e:
+        raise TemplateError(format_validation_error(path, e)) from None
     for key in ("prompt", "prefill", "document", "system"):
         try:
             _ENV.parse(getattr(t, key))

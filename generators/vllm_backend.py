@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from generators import structured
 from generators.base import BackendError, Completion, OnResult, Request
+from generators.openai_backend import render_plain
 
 INSTALL_HINT = "pip install 'tinyschool[vllm]' on a machine with a CUDA GPU"
 
@@ -99,8 +100,6 @@ class VLLMBackend:
         outputs: dict[str, Any] = {}
         errors: dict[str, str] = {}
         if self.api == "completions":
-            from generators.openai_backend import render_plain
-
             groups = [(list(requests), None)]
             run = lambda rs, _: llm.generate([render_plain(r.messages, r.prefill) for r in rs],  # noqa: E731
                                              [self._params(r) for r in rs], use_tqdm=False)

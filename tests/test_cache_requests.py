@@ -16,7 +16,7 @@ from generators.base import Completion, Request, Sampling
 from generators.cache import RequestCache
 from generators.config import BackendConfig, GenerationConfig, SamplingConfig
 from generators.registry import make_backend
-from generators.runner import run_generation
+from tinyschool.stages.generate import run_generation
 from openai_server import server_fixture
 
 server = server_fixture()

@@ -1,12 +1,19 @@
-"""The shuffle form of MinHash dedup (filters.dedup_bands) finds exactly `deduplicate`'s clusters."""
+"""The shuffle form of MinHash dedup (filters.dedup, the one implementation) finds exactly datasketch MinHashLSH's clusters."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from dedup_oracle import datasketch_deduplicate
 
-from filters.dedup import deduplicate
-from filters.dedup_bands import (band_entries, bucket_candidates, components, deduplicate_banded, exact_edges,
-                                 representatives, verify_pairs)
+from filters.dedup import (
+    band_entries,
+    bucket_candidates,
+    components,
+    deduplicate,
+    exact_edges,
+    representatives,
+    verify_pairs,
+)
 from filters.minhash import MinHasher
 
 
@@ -45,14 +52,14 @@ def planted(n_base: int, seed: int):
 
 
 @pytest.mark.parametrize("seed,partitions,verify", [(0, 1, 0.6), (1, 3, 0.6), (2, 7, None), (3, 4, 0.9)])
-def test_banded_equals_deduplicate(seed, partitions, verify):
+def test_banded_equals_datasketch(seed, partitions, verify):
     keys, sigs, has_words, passed = planted(600, seed)
     n = len(keys)
     rng = np.random.default_rng(seed + 100)
     cuts = np.sort(rng.choice(np.arange(1, n), size=5, replace=False))
     shard_rows = np.diff(np.r_[0, cuts, n]).tolist()
-    ref = deduplicate(keys, sigs, has_words, passed, threshold=0.7, verify_jaccard=verify)
-    got = deduplicate_banded(keys, sigs, has_words, passed, shard_rows, threshold=0.7, verify_jaccard=verify,
+    ref = datasketch_deduplicate(keys, sigs, has_words, passed, threshold=0.7, verify_jaccard=verify)
+    got = deduplicate(keys, sigs, has_words, passed, shard_rows, threshold=0.7, verify_jaccard=verify,
                              partitions=partitions)
     assert (got.bands, got.rows) == (ref.bands, ref.rows)
     assert ref.pairs > 50 and (ref.cluster >= 0).sum() > 100  # the planted duplicates were found
@@ -67,8 +74,8 @@ def test_exact_only_and_near_only():
     keys, sigs, has_words, passed = planted(300, 7)
     rows = [len(keys) // 2, len(keys) - len(keys) // 2]
     for exact, near in [(True, False), (False, True), (False, False)]:
-        ref = deduplicate(keys, sigs, has_words, passed, exact=exact, near=near, threshold=0.55, verify_jaccard=0.65)
-        got = deduplicate_banded(keys, sigs, has_words, passed, rows, exact=exact, near=near, partitions=3,
+        ref = datasketch_deduplicate(keys, sigs, has_words, passed, exact=exact, near=near, threshold=0.55, verify_jaccard=0.65)
+        got = deduplicate(keys, sigs, has_words, passed, rows, exact=exact, near=near, partitions=3,
                                  threshold=0.55, verify_jaccard=0.65)
         np.testing.assert_array_equal(got.cluster, ref.cluster)
         np.testing.assert_array_equal(got.representative, ref.representative)

@@ -4,11 +4,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
+from dedup_oracle import datasketch_deduplicate
 
 from filters.config import DedupConfig
 from filters.dedup import deduplicate, optimal_bands
-from filters.minhash import MinHasher, shingle_hash32, shingle_hashes, shingles, signatures_for_texts
-from filters.text import WORD_RE, Doc, batch_token_hashes, ngram_hash_py, ngram_hashes, token_hash, token_hashes
+from filters.minhash import (
+    MinHasher,
+    shingle_hash32,
+    shingle_hashes,
+    shingles,
+    signatures_for_texts,
+)
+from filters.text import (
+    WORD_RE,
+    Doc,
+    batch_token_hashes,
+    ngram_hash_py,
+    ngram_hashes,
+    token_hash,
+    token_hashes,
+)
 
 WORDS = np.array([f"w{i}" for i in range(3000)])
 
@@ -97,8 +112,10 @@ def test_planted_near_duplicates_found_and_dissimilar_pairs_not_merged():
     pairs = [(where[a], where[b]) for a, b in pairs]
     dd = [Doc(str(i), " ".join(t)) for i, t in enumerate(docs)]
     sigs = MinHasher(cfg.num_perm, cfg.seed).signatures([shingle_hashes(d, cfg.shingle_size) for d in dd])
-    res = deduplicate([None] * len(dd), sigs, np.ones(len(dd), bool), np.ones(len(dd), bool),
-                      threshold=cfg.threshold, verify_jaccard=cfg.verify_jaccard)
+    args = ([None] * len(dd), sigs, np.ones(len(dd), bool), np.ones(len(dd), bool))
+    res = deduplicate(*args, threshold=cfg.threshold, verify_jaccard=cfg.verify_jaccard)
+    ref = datasketch_deduplicate(*args, threshold=cfg.threshold, verify_jaccard=cfg.verify_jaccard)
+    np.testing.assert_array_equal(res.cluster, ref.cluster)  # the oracle finds the same clusters
     hi = [(a, b) for a, b in pairs if jaccard(docs[a], docs[b], cfg.shingle_size) >= 0.8]
     lo = [(a, b) for a, b in pairs if jaccard(docs[a], docs[b], cfg.shingle_size) < 0.5]
     # pairs of unrelated documents too
@@ -126,5 +143,7 @@ def test_exact_duplicates_and_representative_prefers_a_kept_document():
     sigs = MinHasher(128, 1).signatures([shingle_hashes(d, 5) for d in dd])
     passed = np.array([False, True, True, True])  # the first copy failed a filter: the second represents
     res = deduplicate(keys, sigs, np.ones(4, bool), passed)
+    ref = datasketch_deduplicate(keys, sigs, np.ones(4, bool), passed)
+    np.testing.assert_array_equal(res.representative, ref.representative)
     assert res.exact_dup.tolist() == [False, True, False, True]
     assert res.representative.tolist() == [1, 1, -1, 1]

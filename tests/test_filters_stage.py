@@ -21,7 +21,8 @@ from corpora.query import query_arrow
 from corpora.schema import RAW_SCHEMA
 from corpora.store import sha256_file
 from filters.config import FilterConfig
-from filters.stage import run_annotate
+from tinyschool.executors import make_executor
+from tinyschool.stages.annotate import run_annotate
 
 VOCAB = REPO / "prompts" / "vocab" / "default.tsv"
 WORDS = [line.split("\t")[0] for line in VOCAB.read_text().splitlines()[1:400]]
@@ -121,7 +122,7 @@ def annotated(raw_corpus, tmp_path_factory):
     src, planted = raw_corpus
     root = tmp_path_factory.mktemp("ann") / "corpus"
     shutil.copytree(src, root)
-    stats = run_annotate(Corpus(root), filter_config(), VOCAB, workers=1)
+    stats = run_annotate(Corpus(root), filter_config(), VOCAB, make_executor(workers=1))
     return Corpus(root), planted, stats
 
 
@@ -196,13 +197,13 @@ def test_report_png_and_duckdb_over_annotated(annotated):
 
 def test_rerun_is_nothing_to_do_and_redo_is_byte_identical(annotated, raw_corpus, tmp_path):
     corpus, _, stats = annotated
-    again = run_annotate(corpus, filter_config(), VOCAB, workers=1)
+    again = run_annotate(corpus, filter_config(), VOCAB, make_executor(workers=1))
     assert again.nothing_to_do and again.kept == stats.kept
     # a second corpus from the same raw, with the process pool: the same bytes
     src, _ = raw_corpus
     other = tmp_path / "c2"
     shutil.copytree(src, other)
-    run_annotate(Corpus(other), filter_config(), VOCAB, workers=2)
+    run_annotate(Corpus(other), filter_config(), VOCAB, make_executor(workers=2))
     for stage in ("annotated", "clean"):
         a = {n: e["xxh3_128"] for n, e in corpus.shard_entries(stage).items()}
         b = {n: e["xxh3_128"] for n, e in Corpus(other).shard_entries(stage).items()}
@@ -215,13 +216,13 @@ def test_changed_raw_or_thresholds_redo_the_stage(raw_corpus, tmp_path):
     root = tmp_path / "c"
     shutil.copytree(src, root)
     c = Corpus(root)
-    first = run_annotate(c, filter_config(), VOCAB, workers=1)
-    stricter = run_annotate(c, filter_config(length={"min_words": 100}), VOCAB, workers=1)
+    first = run_annotate(c, filter_config(), VOCAB, make_executor(workers=1))
+    stricter = run_annotate(c, filter_config(length={"min_words": 100}), VOCAB, make_executor(workers=1))
     assert not stricter.nothing_to_do and stricter.kept < first.kept
     rng = random.Random(5)
     slots = {"verb": "run", "noun": "dog", "adjective": "big", "name": "Tom"}
     c.write_shard("raw", "part-00009", raw_table([record(9000 + j, story(rng, slots), slots) for j in range(5)]))
-    more = run_annotate(c, filter_config(length={"min_words": 100}), VOCAB, workers=1)
+    more = run_annotate(c, filter_config(length={"min_words": 100}), VOCAB, make_executor(workers=1))
     assert not more.nothing_to_do and more.docs == first.docs + 5 and c.count("annotated") == more.docs
 
 

@@ -9,7 +9,7 @@ from corpora.query import query_arrow
 from filters.math_verify import split_document
 from generators.config import GenerationConfig
 from generators.math_parse import postprocess
-from generators.runner import run_generation
+from tinyschool.stages.generate import run_generation
 
 pytestmark = pytest.mark.slow
 

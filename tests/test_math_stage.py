@@ -1,5 +1,5 @@
 """The demo recipe's cleaning settings on a real raw corpus of math documents: the cleaning stage
-(filters.stage.run_annotate) runs every solution in the sandbox, decontaminates against GSM8K
+(tinyschool.stages.annotate.run_annotate) runs every solution in the sandbox, decontaminates against GSM8K
 train, and DuckDB reads the result (`annotated`, `clean`)."""
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 
 from corpora import Corpus, raw_table
 from corpora.query import query_arrow
-from filters.stage import run_annotate
+from tinyschool.executors import make_executor
+from tinyschool.stages.annotate import run_annotate
 from generators.math_parse import to_document
 from tinyschool.recipe import load_recipe
 
@@ -57,7 +58,7 @@ def test_cleaning_stage_verifies_and_decontaminates(tmp_path, monkeypatch):
     corpus.init("tinygsm-demo", None)
     corpus.write_shard("raw", "part-00000", raw_table(rows))
 
-    stats = run_annotate(corpus, recipe.filters, None, workers=1)
+    stats = run_annotate(corpus, recipe.filters, None, make_executor(workers=1))
     assert stats.docs == 9
     got = {r["id"]: r for r in query_arrow(corpus, "SELECT id, keep, drop_reason, verified, answer, sandbox_status, "
                                                    "ast_ops, loc, decontam_match FROM annotated").to_pylist()}

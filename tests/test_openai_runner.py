@@ -10,7 +10,7 @@ from conftest import run_cli
 from corpora import Corpus
 from generators.config import BackendConfig, GenerationConfig, SamplingConfig
 from generators.registry import make_backend
-from generators.runner import run_generation
+from tinyschool.stages.generate import run_generation
 from openai_server import server_fixture
 
 server = server_fixture()

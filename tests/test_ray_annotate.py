@@ -14,9 +14,11 @@ ray = pytest.importorskip("ray")
 import prompts  # noqa: E402
 from corpora import Corpus, raw_table  # noqa: E402
 from filters.config import FilterConfig  # noqa: E402
-from filters.stage import run_annotate  # noqa: E402
-from tinyschool.executors import ExecutorConfig  # noqa: E402
-from tinyschool.executors.ray_executor import FAULT_ENV, RayExecutor  # noqa: E402
+import faults  # noqa: E402
+from faults import KillingExecutor  # noqa: E402
+from tinyschool.executors import ExecutorConfig, ExecutorError, make_executor  # noqa: E402
+from tinyschool.executors.ray_executor import RayExecutor  # noqa: E402
+from tinyschool.stages.annotate import run_annotate  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -47,10 +49,10 @@ def _rec(i: int, text: str) -> dict:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    faults = tmp_path_factory.mktemp("faults")
-    ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {FAULT_ENV: str(faults)}})
-    yield faults
+    folder = tmp_path_factory.mktemp("faults")
+    ray.cloudpickle.register_pickle_by_value(faults)  # the workers get the test's wrapper with the task
+    ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, log_to_driver=False)
+    yield folder
     ray.shutdown()
 
 
@@ -91,7 +93,7 @@ VOCAB = prompts.resolve("vocab", "default", ".tsv")
 @pytest.fixture(scope="module")
 def local_run(raw_corpus, tmp_path_factory):
     c = _copy(raw_corpus, tmp_path_factory.mktemp("local") / "corpus")
-    stats = run_annotate(c, FilterConfig(), VOCAB, workers=1)
+    stats = run_annotate(c, FilterConfig(), VOCAB, make_executor(workers=1))
     return c, stats
 
 
@@ -99,11 +101,12 @@ def test_ray_annotate_is_byte_identical_to_local_with_killed_workers(cluster, ra
     local, lstats = local_run
     assert lstats.exact_duplicates >= 3 and lstats.near_duplicates >= 3  # the planted duplicates were found
     # three tasks of the run are SIGKILLed once each, after doing their work, before reporting it
-    tags = ("annotate_part-00001", "band_bucket_1", "write_part-00002")
+    tags = ("annotate_shard_part-00001", "band_bucket_1", "write_shard_part-00002")
     for tag in tags:
         (cluster / tag).write_text("")
     c = _copy(raw_corpus, tmp_path / "corpus")
-    stats = RayExecutor(ExecutorConfig(kind="ray", num_workers=2, partitions=3, max_retries=2)).run_annotate(c, FilterConfig(), VOCAB)
+    ex = KillingExecutor(RayExecutor(ExecutorConfig(kind="ray", num_workers=2, partitions=3, max_retries=2)), cluster)
+    stats = run_annotate(c, FilterConfig(), VOCAB, ex)
     for tag in tags:
         assert not (cluster / tag).exists() and (cluster / f"{tag}.killed").exists(), tag  # each was killed once
     assert (stats.docs, stats.kept, stats.clusters) == (lstats.docs, lstats.kept, lstats.clusters)
@@ -126,15 +129,13 @@ def test_ray_annotate_is_byte_identical_to_local_with_killed_workers(cluster, ra
 
 def test_a_task_that_dies_past_its_retries_is_one_clear_error_then_resumes(cluster, raw_corpus, local_run, tmp_path):
     local, _ = local_run
-    (cluster / "annotate_part-00000").write_text("")
+    (cluster / "annotate_shard_part-00000").write_text("")
     c = _copy(raw_corpus, tmp_path / "corpus")
     raw_before = {n: e["xxh3_128"] for n, e in c.shard_entries("raw").items()}
-    from tinyschool.executors import ExecutorError
-
     with pytest.raises(ExecutorError, match=r"a Ray task failed 1 times \(WorkerCrashedError"):
-        RayExecutor(ExecutorConfig(kind="ray", num_workers=2, max_retries=0)).run_annotate(c, FilterConfig(), VOCAB)
+        run_annotate(c, FilterConfig(), VOCAB, KillingExecutor(RayExecutor(ExecutorConfig(kind="ray", num_workers=2, max_retries=0)), cluster))
     assert {n: e["xxh3_128"] for n, e in c.shard_entries("raw").items()} == raw_before and not c.is_complete("annotated")
     # the re-run resumes (shards already annotated are kept) and ends with the same bytes
-    stats = RayExecutor(ExecutorConfig(kind="ray", num_workers=2)).run_annotate(c, FilterConfig(), VOCAB)
+    stats = run_annotate(c, FilterConfig(), VOCAB, RayExecutor(ExecutorConfig(kind="ray", num_workers=2)))
     assert stats.shards_annotated < 3
     assert _shard_bytes(c) == _shard_bytes(local)

@@ -12,11 +12,12 @@ ray = pytest.importorskip("ray")
 from corpora import Corpus  # noqa: E402
 from generators.postprocess import postprocessor  # noqa: E402
 from generators.registry import make_backend  # noqa: E402
-from generators.runner import run_generation  # noqa: E402
 from generators.templates import load_template  # noqa: E402
+import faults  # noqa: E402
+from faults import KillingExecutor  # noqa: E402
 from tinyschool.executors import ExecutorConfig, ExecutorError, make_executor  # noqa: E402
-from tinyschool.executors.ray_executor import FAULT_ENV  # noqa: E402
 from tinyschool.recipe import Recipe, RecipeError, load_recipe  # noqa: E402
+from tinyschool.stages.generate import run_generation  # noqa: E402
 
 WALL_CLOCK = {"created_at", "latency_s"}  # when the answer arrived and how long it took: never equal between two runs
 
@@ -32,10 +33,10 @@ def test_unreachable_cluster_is_one_clear_error(address):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    faults = tmp_path_factory.mktemp("faults")
-    ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {FAULT_ENV: str(faults)}})
-    yield faults
+    folder = tmp_path_factory.mktemp("faults")
+    ray.cloudpickle.register_pickle_by_value(faults)  # the workers get the test's wrapper with the task
+    ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, log_to_driver=False)
+    yield folder
     ray.shutdown()
 
 
@@ -61,19 +62,19 @@ class _Shared:
 
 def _generate(executor, recipe: Recipe, root, factory=None) -> Corpus:
     corpus = Corpus(root)
-    executor.run_generation(corpus, recipe.name, recipe,
-                            backend_factory=factory or (lambda: make_backend(recipe.backend.name, **recipe.backend.options())),
-                            recipe_dict=recipe.model_dump(mode="json"),
-                            postprocess=postprocessor(load_template(recipe.template).kind))
+    run_generation(corpus, recipe.name, recipe,
+                   backend_factory=factory or (lambda: make_backend(recipe.backend.name, **recipe.backend.options())),
+                   recipe_dict=recipe.model_dump(mode="json"),
+                   postprocess=postprocessor(load_template(recipe.template).kind), executor=executor)
     return corpus
 
 
 @pytest.mark.slow
 def test_ray_generation_matches_local_and_survives_a_killed_worker(cluster, tmp_path):
-    (cluster / "generate_part-00001").write_text("")
+    (cluster / "generate_task_part-00001").write_text("")
     r = _recipe(tmp_path / "ray-cache.sqlite")
-    ray_c = _generate(make_executor(r.executor), r, tmp_path / "ray")
-    assert not (cluster / "generate_part-00001").exists() and (cluster / "generate_part-00001.killed").exists()
+    ray_c = _generate(KillingExecutor(make_executor(r.executor), cluster), r, tmp_path / "ray")
+    assert not (cluster / "generate_task_part-00001").exists() and (cluster / "generate_task_part-00001.killed").exists()
     assert ray_c.is_complete("raw") and ray_c.shard_names("raw") == ["part-00000", "part-00001"]
     assert ray_c.verify() == []
     ray_rows = [row for _, t in ray_c.iter_stage("raw") for row in t.to_pylist()]

@@ -26,6 +26,7 @@ from generators.config import BackendConfig
 from generators.registry import make_backend
 from generators.templates import load_template, render_text
 from trainers.judge import CRITERIA, JudgeAsk, grade
+from trainers.sample import sample_run
 
 JUDGE_TEMPLATE = prompts.ROOT / "eval" / "judge.toml"
 BEGINNINGS = prompts.ROOT / "eval" / "beginnings.jsonl"
@@ -135,8 +136,6 @@ def _seed(*parts: Any) -> int:
 def evaluate_run(run: str | Path, ecfg: EvalConfig, judges: dict[str, JudgeClient] | None = None,
                  log=lambda s: None) -> Path:
     """Sample completions from a trained run, grade them with every judge, write judge.parquet."""
-    from trainers.sample import sample_run
-
     run = Path(run)
     beginnings = read_jsonl(ecfg.beginnings)[: ecfg.count]
     if not beginnings:

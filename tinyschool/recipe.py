@@ -1,20 +1,20 @@
 """Recipe loading and validation: one clear line per problem, naming the file and the key."""
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationError
 
 import prompts
+from corpora.errors import UserError, format_validation_error, read_toml
 from filters.config import FilterConfig
 from generators.config import GenerationConfig
 from generators.templates import TemplateError, load_template
 from tinyschool.executors import ExecutorConfig
 
 
-class RecipeError(Exception):
+class RecipeError(UserError):
     """Raised with a one-line message: `FILE: KEY: problem`."""
 
 
@@ -33,37 +33,9 @@ class Recipe(GenerationConfig):
         return Path(self.out or f"data/{self.name}")
 
 
-_MESSAGES = {
-    "extra_forbidden": "unknown key",
-    "missing": "required key is missing",
-}
-
-
-def _format_error(path: Path, e: ValidationError) -> str:
-    err = e.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-    msg = _MESSAGES.get(err["type"], err["msg"])
-    if err["type"] not in _MESSAGES and "input" in err and not isinstance(err["input"], (dict, list)):
-        msg += f" (got {err['input']!r})"
-    more = len(e.errors()) - 1
-    return f"{path}: {loc}: {msg}" + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
-
-
-def read_toml(path: Path, what: str = "recipe") -> dict[str, Any]:
-    """A TOML file as a dict; a missing or broken file is one RecipeError line."""
-    if not path.exists():
-        raise RecipeError(f"{path}: {what} file not found")
-    try:
-        return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise RecipeError(f"{path}: invalid TOML: {e}") from None
-    except UnicodeDecodeError:
-        raise RecipeError(f"{path}: not a UTF-8 text file") from None
-
-
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
     path = Path(path)
-    data = read_toml(path)
+    data = read_toml(path, "recipe", RecipeError)
     data.setdefault("name", path.stem)
     for k, v in (overrides or {}).items():
         if v is not None:
@@ -71,7 +43,7 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as e:
-        raise RecipeError(_format_error(path, e)) from None
+        raise RecipeError(format_validation_error(path, e)) from None
     try:
         load_template(recipe.template)
     except TemplateError as e:

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from corpora.errors import UserError, format_validation_error, read_toml
 
-class ExperimentError(Exception):
+
+class ExperimentError(UserError):
     """One line naming the file and the key."""
 
 
@@ -159,17 +160,9 @@ class Experiment(_Strict):
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-_MESSAGES = {"extra_forbidden": "unknown key", "missing": "required key is missing"}
-
-
 def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> Experiment:
     path = Path(path)
-    if not path.exists():
-        raise ExperimentError(f"{path}: experiment file not found")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ExperimentError(f"{path}: invalid TOML: {e}") from None
+    data = read_toml(path, "experiment", ExperimentError)
     data.setdefault("name", path.stem)
     for k, v in (overrides or {}).items():
         if v is not None:
@@ -177,9 +170,4 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
     try:
         return Experiment.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        msg = _MESSAGES.get(err["type"], err["msg"])
-        if err["type"] not in _MESSAGES and "input" in err and not isinstance(err["input"], (dict, list)):
-            msg += f" (got {err['input']!r})"
-        raise ExperimentError(f"{path}: {loc}: {msg}") from None
+        raise ExperimentError(format_validation_error(path, e)) from None

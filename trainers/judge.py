@@ -16,6 +16,8 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from curricula import load_documents, split_heldout
+
 CRITERIA = ("grammar", "creativity", "consistency", "plot")
 
 
@@ -160,8 +162,6 @@ def beginnings_from_corpus(corpus: str, count: int, heldout: float = 0.1, found:
     """Story beginnings from held-out documents (the same hash split the trainer uses): the first
     sentences of each, cut before the story's middle, so a model never saw them in training.
     `found`, when given, receives the counts that explain a short answer: documents, held_out, too_short."""
-    from curricula import load_documents, split_heldout
-
     table, _ = load_documents(corpus)
     ids = table["id"].to_pylist()
     texts = table["text"].to_pylist()

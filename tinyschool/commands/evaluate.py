@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from corpora.errors import UserError, read_toml, validation_message
+from generators.config import BackendConfig
+from tinyschool.evaluate import BEGINNINGS, EvalConfig, evaluate_run
 from tinyschool.ui import console, print_table
+from trainers.judge import CRITERIA, beginnings_from_corpus, judge_section
 
 
 def register(sub) -> None:
@@ -28,11 +34,6 @@ def register(sub) -> None:
 
 
 def load_judges(path: str | None):
-    from pydantic import ValidationError
-
-    from generators.config import BackendConfig
-    from tinyschool.recipe import RecipeError, _format_error, read_toml
-
     if not path:
         return [BackendConfig(name="local", batch_size=16)]
     p = Path(path)
@@ -42,15 +43,13 @@ def load_judges(path: str | None):
         try:
             judges.append(BackendConfig.model_validate(j))
         except ValidationError as e:
-            raise RecipeError(_format_error(p, e).replace(f"{p}: ", f"{p}: judges[{i}].", 1)) from None
+            raise UserError(f"{p}: judges[{i}].{validation_message(e)}") from None
     if not judges:
-        raise RecipeError(f"{p}: no [[judges]] tables")
+        raise UserError(f"{p}: no [[judges]] tables")
     return judges
 
 
 def eval_config_from(args, run: Path):
-    from tinyschool.evaluate import BEGINNINGS, EvalConfig
-
     temperature = args.temperature
     if temperature is None:
         cfg = run / "config.json"
@@ -65,7 +64,6 @@ def eval_config_from(args, run: Path):
 def print_judge_summary(path: Path) -> None:
     import pyarrow.parquet as pq
 
-    from trainers.judge import CRITERIA, judge_section
 
     run = path.parent.name
     rows = [{**r, "curriculum": run, "seed": 0} for r in pq.read_table(path).to_pylist()]
@@ -77,9 +75,6 @@ def print_judge_summary(path: Path) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from tinyschool.cli import UserError
-    from tinyschool.evaluate import evaluate_run
-
     run = Path(args.run)
     if not (run / "checkpoint.pt").exists():
         raise UserError(f"{run}: not a trained run (no checkpoint.pt); train it with `tinyschool train` or `ablate`")
@@ -95,9 +90,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_eval_prompts(args) -> int:
-    from tinyschool.cli import UserError
-    from trainers.judge import beginnings_from_corpus
-
     found: dict = {}
     try:
         rows = beginnings_from_corpus(args.corpus, args.count, args.heldout, found=found)

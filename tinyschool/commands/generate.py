@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from corpora import Corpus
-from tinyschool.commands.run import add_recipe_args, recipe_from_args
+from tinyschool.commands import add_recipe_args, recipe_from_args
+from tinyschool.stages.generate import generate_stage
 
 
 def register(sub) -> None:
@@ -12,8 +13,6 @@ def register(sub) -> None:
 
 
 def cmd_generate(args) -> int:
-    from tinyschool.stages import generate_stage
-
     recipe = recipe_from_args(args)
     stats = generate_stage(recipe, Corpus(recipe.out_dir), args)
     return 1 if stats.failed else 0

@@ -4,8 +4,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from corpora import Corpus
-from corpora.importer import CODECS, DEFAULT_COMPRESSION
-from tinyschool.ui import console, err_console, print_table
+from corpora.errors import UserError
+from corpora.export import default_stage, export_corpus
+from corpora.importer import CODECS, DEFAULT_COMPRESSION, ReadOptions, import_corpus
+from tinyschool.ui import console, err_console, print_table, progress_bar
 
 
 def register(sub) -> None:
@@ -55,8 +57,15 @@ def register(sub) -> None:
 
 @contextmanager
 def _bytes_progress(description: str):
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn, TransferSpeedColumn)
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=err_console) as p:
@@ -69,9 +78,6 @@ def _bytes_progress(description: str):
 
 
 def cmd_import(args) -> int:
-    from corpora.importer import ReadOptions, import_corpus
-    from tinyschool.cli import UserError
-
     split = args.split or ("sep" if args.separator else "line")
     if args.separator and split != "sep":
         raise UserError("--separator goes with --split sep")
@@ -107,9 +113,6 @@ def cmd_import(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from corpora.export import default_stage, export_corpus
-    from tinyschool.ui import progress_bar
-
     corpus = Corpus(args.corpus)
     if corpus.exists() and (args.stage is None or corpus.shard_names(args.stage)):
         corpus.check_files(args.stage or default_stage(corpus))  # one line naming a damaged shard, before the bar

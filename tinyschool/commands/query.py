@@ -5,6 +5,8 @@ import json
 import sys
 
 from corpora import Corpus, CorpusError
+from corpora.query import query_arrow
+from tinyschool.stages.summary import print_stats
 from tinyschool.ui import console, print_table
 
 
@@ -29,8 +31,6 @@ def register(sub) -> None:
 def cmd_query(args) -> int:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
-
-    from corpora.query import query_arrow
 
     table = query_arrow(Corpus(args.corpus), args.sql)
     if args.format == "parquet":
@@ -68,8 +68,6 @@ def _cell(v):
 
 
 def cmd_stats(args) -> int:
-    from tinyschool.stages import print_stats
-
     print_stats(Corpus(args.corpus))
     return 0
 

@@ -2,18 +2,10 @@
 from __future__ import annotations
 
 from corpora import Corpus
-from tinyschool.recipe import load_recipe
+from tinyschool.commands import add_recipe_args, recipe_from_args
+from tinyschool.executors import make_executor
+from tinyschool.stages.main_job import MAIN_JOB
 from tinyschool.ui import console
-
-
-def add_recipe_args(p) -> None:
-    p.add_argument("recipe", help="recipe TOML file")
-    p.add_argument("--out", help="corpus folder (overrides the recipe's `out`)")
-    p.add_argument("--count", type=int, help="number of documents (overrides the recipe's `count`)")
-
-
-def recipe_from_args(args):
-    return load_recipe(args.recipe, {"out": args.out, "count": args.count})
 
 
 def register(sub) -> None:
@@ -24,10 +16,6 @@ def register(sub) -> None:
 
 
 def cmd_run(args) -> int:
-    from tinyschool.stages import MAIN_JOB
-
-    from tinyschool.executors import make_executor
-
     recipe = recipe_from_args(args)
     corpus = Corpus(recipe.out_dir)
     with make_executor(recipe.executor).session():  # one Ray session for every stage, not one per stage

@@ -1,7 +1,23 @@
 """`tinyschool train EXPERIMENT.toml` (one run) and `tinyschool ablate EXPERIMENT.toml` (curricula x seeds)."""
 from __future__ import annotations
 
+from corpora.errors import UserError
+from curricula import CurriculumError
+from generators.cache import RequestCache
+from generators.config import BackendConfig
+from tinyschool.evaluate import (
+    BEGINNINGS,
+    EvalConfig,
+    JudgeClient,
+    evaluate_run,
+    judge_label,
+)
 from tinyschool.ui import console, print_table, progress_bar
+from trainers.ablate import plan, run_ablation
+from trainers.config import ExperimentError, load_experiment
+from trainers.judge import judge_section
+from trainers.prepare import prepare
+from trainers.train import TrainError, run_dir, train_run
 
 
 def register(sub) -> None:
@@ -23,9 +39,6 @@ def register(sub) -> None:
 
 
 def _load(path, **overrides):
-    from tinyschool.cli import UserError
-    from trainers.config import ExperimentError, load_experiment
-
     try:
         return load_experiment(path, overrides)
     except ExperimentError as e:
@@ -34,10 +47,6 @@ def _load(path, **overrides):
 
 def _guard(fn):
     """Errors of the data or the configuration become one line and a non-zero exit."""
-    from curricula import CurriculumError
-    from tinyschool.cli import UserError
-    from trainers.train import TrainError
-
     try:
         return fn()
     except (CurriculumError, TrainError, FileNotFoundError) as e:
@@ -45,9 +54,6 @@ def _guard(fn):
 
 
 def cmd_train(args) -> int:
-    from trainers.prepare import prepare
-    from trainers.train import train_run
-
     exp = _load(args.experiment, out=args.out, corpus=args.corpus)
     prep = _guard(lambda: prepare(exp, log=console.print))
     cur = exp.curriculum(args.curriculum) if args.curriculum else exp.curricula[0]
@@ -68,8 +74,6 @@ def _print_runs(results) -> None:
 
 
 def run_ablation_cli(exp, workers=None) -> dict:
-    from trainers.ablate import plan, run_ablation
-
     jobs, _, _ = plan(exp, workers)
     with progress_bar() as progress:
         task = progress.add_task(f"ablate {exp.name}", total=len(jobs))
@@ -90,12 +94,6 @@ def judge_ablation(exp, rep) -> None:
     """Grade every run's completions with the configured judges and add the scores to report.md."""
     import pyarrow.parquet as pq
 
-    from generators.cache import RequestCache
-    from generators.config import BackendConfig
-    from tinyschool.cli import UserError
-    from tinyschool.evaluate import BEGINNINGS, EvalConfig, JudgeClient, evaluate_run, judge_label
-    from trainers.judge import judge_section
-    from trainers.train import run_dir
 
     ev = exp.evaluate
     try:
@@ -137,27 +135,3 @@ def cmd_ablate(args) -> int:
     exp = _load(args.experiment, out=args.out, corpus=args.corpus)
     run_ablation_cli(exp, args.workers)
     return 0
-
-
-def ablate_stage(recipe, corpus, args=None):
-    """The main job's last stage: a short curriculum ablation on the corpus it just made.
-
-    Runs the recipe's `experiment` (skipped when it has none) with the corpus replaced by the
-    recipe's own; the runs go to the experiment's `out`, or inside the corpus folder when the
-    corpus was redirected with --out.
-    """
-    from pathlib import Path
-
-    import prompts
-
-    if not getattr(recipe, "experiment", None):
-        console.print("ablate: the recipe names no experiment; skipped")
-        return None
-    path = prompts.resolve("experiments", recipe.experiment, ".toml")
-    overrides = {"corpus": str(corpus.root)}
-    exp = _load(path, **overrides)
-    if getattr(args, "out", None):
-        exp = exp.model_copy(update={"out": str(Path(args.out) / "runs" / exp.name)})
-    rep = run_ablation_cli(exp)
-    console.print(f"[bold]ablation report: {rep['report']}[/bold]")
-    return rep

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+import prompts
+from corpora.errors import UserError
+from generators.vocab import build_vocab, write_vocab
 from tinyschool.ui import console, print_table
 
 
@@ -16,12 +19,7 @@ def register(sub) -> None:
 
 
 def cmd_build(args) -> int:
-    import prompts
-    from generators.vocab import build_vocab, write_vocab
-
     if args.size <= 0:
-        from tinyschool.cli import UserError
-
         raise UserError("--size must be positive")
     with console.status(f"building a {args.size}-lemma vocabulary (wordfreq + spaCy)"):
         rows = build_vocab(args.size)
