@@ -33,7 +33,8 @@ from tinyschool.executors import make_executor
 from tinyschool.stages.driver import Phases
 from tinyschool.ui import console, print_table, progress_bar
 
-COUNTS = ("requests", "ok", "failed", "retries", "cache_hits", "prompt_tokens", "completion_tokens")
+COUNTS = ("requests", "ok", "failed", "retries", "cache_hits", "prompt_tokens", "completion_tokens",
+          "replaced_surrogates")
 
 
 def run_generation(corpus: Corpus, recipe_name: str, cfg: GenerationConfig, backend_factory: Callable[[], Backend],
