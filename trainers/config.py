@@ -51,6 +51,7 @@ class TrainConfig(_Strict):
     device: str = Field("auto", description="cpu, cuda, cuda:1, mps or auto")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="bfloat16 = autocast (GPU)")
     threads: int | None = Field(None, gt=0, description="torch threads of a single run (default: all cores)")
+    compile: bool | Literal["auto"] = Field("auto", description="torch.compile the training step; auto: on a GPU, and on a CPU when the run is long enough to repay the compilation")
 
 
 class ReferenceConfig(_Strict):
