@@ -130,3 +130,18 @@ def test_report_statistics_and_verdicts():
     assert verdict([1.0], [2.0])[0].startswith("not enough seeds")
     assert tokens_to_target([(0, 5.0), (100, 3.0), (200, 2.0)], 2.5) == 200
     assert tokens_to_target([(0, 5.0), (100, 3.0)], 2.5) is None
+
+
+def test_plan_splits_small_models_over_the_cores_and_gives_large_ones_all_threads(monkeypatch):
+    from trainers.ablate import plan
+    from trainers.config import Experiment
+
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    base = {"name": "p", "corpus": "c", "seeds": [1, 2, 3], "curricula": [{"name": "a"}, {"name": "b"}]}
+    tiny = Experiment.model_validate({**base, "model": {"preset": "tiny"}})
+    big = Experiment.model_validate({**base, "model": {"preset": "7m"}, "tokenizer": {"vocab_size": 4096}})
+    assert plan(tiny)[1:] == (4, 1)  # 4 runs at once, 1 thread each
+    assert plan(big)[1:] == (1, 4)  # one at a time, 4 threads
+    assert plan(big, workers=2)[1:] == (2, 2)  # an explicit choice wins
+    assert plan(Experiment.model_validate({**base, "model": {"preset": "7m"}, "workers": 4}))[1:] == (4, 1)
+    assert len(plan(tiny)[0]) == 6
