@@ -240,3 +240,13 @@ def test_compiled_training_is_deterministic_and_follows_the_eager_curve(tmp_path
     assert a == b  # same seed, same numbers
     val = lambda c: [v for m, _, v in c if m == "val_loss"]  # noqa: E731
     assert val(a) == pytest.approx(val(e), rel=2e-3)  # and the compiled model is the same model
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_trains_on_a_gpu_with_bf16_autocast_compile_and_fused_adamw(tmp_path, corpus):
+    p = exp_file(tmp_path, "gpu")
+    p.write_text(p.read_text().replace("[train]\n", '[train]\ndevice = "cuda"\ncompile = true\n'))  # dtype "auto": bf16
+    res = train_run(load_experiment(p), "easy", 1)
+    con = duckdb.connect()
+    val = [r[0] for r in con.execute(f"SELECT value FROM '{res['run']}/metrics.parquet' WHERE metric = 'val_loss' ORDER BY step").fetchall()]
+    assert val[-1] < val[0] and res["tokens_per_s"] > 0

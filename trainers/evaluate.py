@@ -14,7 +14,9 @@ import torch.nn.functional as F
 
 
 def autocast_for(device: torch.device, dtype: str):
-    if dtype == "bfloat16":
+    """bf16 autocast when asked for, or by default ("auto") on a GPU that supports it; else fp32."""
+    device = torch.device(device)
+    if dtype == "bfloat16" or (dtype == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()):
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

@@ -107,6 +107,13 @@ def use_compile(cfg: TrainConfig, device: torch.device, flops: float, log: Calla
     return why is None
 
 
+def synchronize(device: torch.device) -> float:
+    """Wait for the device's queued work; the time after it (for timing training apart from the rest)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
 def train_step(loss_fn: Callable, model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                lr: float, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step at learning rate `lr`; returns the loss and the gradient norm, left on the device."""
@@ -252,6 +259,8 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     cfg = exp.train
     torch.set_num_threads(threads or cfg.threads or os.cpu_count() or 1)
     device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # what is not under bf16 autocast: TF32 matmuls
     prep = prep or prepare(exp)
     mcfg = model_config(exp, prep.vocab_size)
     total_steps = max(1, math.ceil(cfg.tokens / (cfg.batch_size * mcfg.context)))
@@ -288,17 +297,18 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     try:
         while step != stop_at_step:
             last = step == total_steps
-            t_side = time.perf_counter()
-            if (step % cfg.eval_every == 0 or last) and (step > start or step == 0):
+            evaluate = (step % cfg.eval_every == 0 or last) and (step > start or step == 0)
+            checkpoint = (step % ckpt_every == 0 or last) and step > start
+            if evaluate or checkpoint:
+                t_side = synchronize(device)
                 metrics.flush(data.describe)
-                for name, value in heldout.metrics(model, mcfg.context, eval_batch, device, cfg.dtype).items():
-                    metrics.add(name, value, step, tokens)
-                metrics.write(out / METRICS)
-            if (step % ckpt_every == 0 or last) and step > start:
-                metrics.flush(data.describe)
-                metrics.write(out / METRICS)  # first: a checkpoint's metrics are always on disk
-                save_checkpoint(out / CHECKPOINT, model, opt, step, tokens, seed, total_steps, fp)
-            side += time.perf_counter() - t_side
+                if evaluate:
+                    for name, value in heldout.metrics(model, mcfg.context, eval_batch, device, cfg.dtype).items():
+                        metrics.add(name, value, step, tokens)
+                metrics.write(out / METRICS)  # before the checkpoint: a checkpoint's metrics are always on disk
+                if checkpoint:
+                    save_checkpoint(out / CHECKPOINT, model, opt, step, tokens, seed, total_steps, fp)
+                side += time.perf_counter() - t_side
             if last:
                 break
 
@@ -308,7 +318,7 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
             step, tokens = step + 1, tokens + x.numel()
             metrics.add_step(step, tokens, loss, grad_norm, lr)
             if timed_from is None:
-                timed_from, side = (time.perf_counter(), tokens), 0.0
+                timed_from, side = (synchronize(device), tokens), 0.0
             if step % cfg.log_every == 0:
                 metrics.flush(data.describe)
                 if progress:
@@ -320,7 +330,7 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     # ---- finish
     tps = None
     if timed_from and tokens > timed_from[1]:
-        tps = (tokens - timed_from[1]) / max(1e-9, time.perf_counter() - timed_from[0] - side)
+        tps = (tokens - timed_from[1]) / max(1e-9, synchronize(device) - timed_from[0] - side)
     summary = _summary(cur.name, seed, out, metrics.rows, model, tps)
     if step == total_steps:
         if progress:
