@@ -177,6 +177,7 @@ def ablate_plan(steps: int, rounds: int) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=8, help="optimizer steps per measurement (8,192 tokens each; the first is not timed)")
+    ap.add_argument("--batch", type=int, default=32, help="sequences of 256 tokens per step")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: float32 on a CPU, bfloat16 (autocast) on a GPU")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
@@ -206,11 +207,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         make_corpus(tmp / "corpus")
-        tokens = args.steps * 32 * 256
+        tokens = args.steps * args.batch * 256
         exp = Experiment.model_validate({
             "name": "bench", "corpus": str(tmp / "corpus"), "out": str(tmp / "run"), "seeds": [1], "scorer": "length",
             "heldout": 0.01, "tokenizer": {"vocab_size": 4096}, "model": {"preset": "7m"},
-            "train": {"tokens": tokens, "batch_size": 32, "context": 256, "eval_every": 10 ** 6, "log_every": 10,
+            "train": {"tokens": tokens, "batch_size": args.batch, "context": 256, "eval_every": 10 ** 6, "log_every": 10,
                       "eval_docs": 4, "device": args.device, "dtype": dtype, "threads": args.threads, "warmup": 0.1,
                       "compile": compile},
             "samples": {"prompts": ["Once"], "max_tokens": 2},
@@ -263,7 +264,7 @@ def main() -> int:
            "trainer_over_plain": round(ours / plain_tps, 3), "plain_tokens_per_s": round(plain_tps, 1),
            "nanogpt_tokens_per_s": round(nano_tps, 1), "peak_gflops": round(peak / 1e9, 1), "params": n_params,
            "nanogpt_params": gpt_params, "compile": compile, "device": str(device), "dtype": dtype,
-           "threads": args.threads, "load_average": round(os.getloadavg()[0], 1)}
+           "threads": args.threads, "batch": args.batch, "steps": args.steps, "load_average": round(os.getloadavg()[0], 1)}
     if "nanoGPT GPT compiled" in best:
         res["ratio_vs_nanogpt_compiled"] = round(ours / best["nanoGPT GPT compiled"], 3)
     print(json.dumps(res))

@@ -290,8 +290,9 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     end = total_steps if stop_at_step is None else min(total_steps, stop_at_step)
     batches = prefetch(data.batch, range(step, end), device)
     ckpt_every = cfg.checkpoint_every or cfg.eval_every
-    start, timed_from, side = step, None, 0.0  # training speed: from after the first step (compilation,
-    model.train()                               # warm-up), without evaluations and checkpoints
+    # tokens/s is timed from after the first step (compilation, warm-up), without evaluations and checkpoints
+    start, timed_from, side = step, None, 0.0
+    model.train()
 
     # ---- the loop: `step` steps are done
     try:
