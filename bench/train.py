@@ -1,31 +1,35 @@
 """Training speed of the bundled trainer on this machine.
 
-1. The fp32 matmul peak: large square matmuls on all cores (best of several trials).
+1. The matmul peak: large square matmuls on all cores (best of several trials), fp32 on a CPU,
+   bf16 on a GPU (`--device cuda`, which also turns on bf16 autocast).
 2. The 7M preset (dim 288, 6 layers, 6 heads, context 256, vocabulary 4,096, batch 32) trained by
    the real trainer (`trainers.train.train_run`: curriculum scheduler, batch prefetch, logging,
-   TensorBoard, checkpoints), tokens/s over the training steps and the share of the peak used
-   (MFU), counting 6N + 12*layers*dim*context FLOPs per token as nanoGPT's estimate_mfu does.
-3. A plain loop with the same model, the same batches and the same optimizer (forward, backward,
-   clip, step): what the trainer's own machinery costs.
+   TensorBoard, checkpoints; torch.compile unless --no-compile), tokens/s over the training steps
+   after the first (compilation) and the share of the peak used (MFU), counting
+   6N + 12*layers*dim*context FLOPs per token as nanoGPT's estimate_mfu does.
+3. A plain loop with the same model, the same loss function (compiled alike), the same batches and
+   optimizer (forward, backward, clip, step): what the trainer's own machinery costs.
 4. nanoGPT's GPT at the same parameter count and shape (LayerNorm, GELU MLP, learned positions)
-   in the same plain loop: the reference the issue names.
+   in the same plain loop, eager: the reference the issue names (`ratio_vs_nanogpt`); with
+   --nanogpt-compile also compiled (`ratio_vs_nanogpt_compiled`).
 
-The plain loop and the trainer are measured in alternating rounds and the best round of each is
-kept (as is the best matmul trial), so that load from other processes biases neither side.
+Every measurement is taken in alternating rounds (the order swapped each round) and the best round
+of each is kept, as is the best matmul trial, so that load from other processes biases no side.
 Ends with one JSON line.
 
-    python bench/train.py [--steps 8] [--rounds 2] [--device cpu|cuda] [--dtype float32|bfloat16]
+    python bench/train.py [--steps 8] [--rounds 2] [--device cpu|cuda] [--no-compile] [--nanogpt-compile]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
+import multiprocessing as mp
 import os
 import random
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -37,14 +41,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from corpora import Corpus  # noqa: E402
 from trainers.config import Experiment  # noqa: E402
-from trainers.model import Transformer  # noqa: E402
+from trainers.model import Transformer, compile_unavailable, preset  # noqa: E402
 from trainers.prepare import prepare  # noqa: E402
-from trainers.train import build_scheduler, make_optimizer, model_config, resolve_device, train_run  # noqa: E402
+from trainers.train import build_scheduler, model_config, resolve_device, train_run  # noqa: E402
 
 
-def matmul_peak(device: torch.device, n: int = 2048, trials: int = 7, reps: int = 4) -> float:
-    """Best FLOP/s of n x n fp32 matmuls."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_peak(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048, trials: int = 7,
+                reps: int = 4) -> float:
+    """Best FLOP/s of n x n matmuls."""
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
         a @ b
     best = 0.0
@@ -108,49 +113,107 @@ class NanoGPT(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
 
 
-def plain_loop(model: nn.Module, batches, device, dtype: str, lr: float = 1e-3) -> float:
-    """tokens/s of the simplest loop: forward, backward, clip, AdamW step."""
+def plain_loop(model: nn.Module, batches, device, dtype: str, compile: bool = False, lr: float = 1e-3) -> float:
+    """tokens/s of the simplest loop: forward, backward, clip, AdamW step; the first step (compilation,
+    warm-up) is not timed, as the trainer does not time its first step."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1,
                             fused=device.type in ("cpu", "cuda"))
+    loss_fn = torch.compile(model.loss) if compile else model.loss
     ctx = torch.autocast(device.type, dtype=torch.bfloat16) if dtype == "bfloat16" else torch.autocast(device.type, enabled=False)
     batches = [(x.to(device), y.to(device)) for x, y in batches]
-    sync(device)
-    t = time.perf_counter()
-    for x, y in batches:
+
+    def step(x, y):
         with ctx:
-            loss = model.loss(x, y)
+            loss = loss_fn(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0, foreach=True)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        return loss
+
+    step(*batches[0]).item()
+    sync(device)
+    t = time.perf_counter()
+    for x, y in batches[1:]:
+        loss = step(x, y)
     loss.item()
     sync(device)
-    return sum(x.numel() for x, _ in batches) / (time.perf_counter() - t)
+    return sum(x.numel() for x, _ in batches[1:]) / (time.perf_counter() - t)
+
+
+def _steps_per_s(preset_name: str, threads: int, steps: int, batch: int, seed: int) -> float:
+    """One worker of the ablation measurement: eager training tokens/s of a preset at `threads`."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    model = Transformer(preset(preset_name, vocab_size=4096 if preset_name == "7m" else 512))
+    T = model.cfg.context
+    batches = [torch.randint(0, model.cfg.vocab_size, (batch, T + 1)) for _ in range(steps + 1)]
+    return plain_loop(model, [(b[:, :-1], b[:, 1:]) for b in batches], torch.device("cpu"), "float32")
+
+
+def ablate_plan(steps: int, rounds: int) -> dict:
+    """Aggregate training throughput of an ablation on this machine: one run at a time with all
+    cores' threads, against one run per core with one thread each (processes, as `ablate` runs them)."""
+    cores = os.cpu_count() or 1
+    out = {}
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=cores, mp_context=ctx) as pool:
+        for name, batch in (("tiny", 16), ("7m", 32)):
+            serial = split = 0.0
+            for r in range(rounds):
+                for mode in (("serial", "split") if r % 2 == 0 else ("split", "serial")):
+                    if mode == "serial":
+                        serial = max(serial, pool.submit(_steps_per_s, name, cores, steps, batch, r).result())
+                    else:
+                        futs = [pool.submit(_steps_per_s, name, 1, steps, batch, r * cores + i) for i in range(cores)]
+                        split = max(split, sum(f.result() for f in futs))
+            out[name] = {"one_at_a_time_tokens_per_s": round(serial, 1), "split_tokens_per_s": round(split, 1),
+                         "split_over_one_at_a_time": round(split / serial, 3)}
+            print(f"{name}: one run at a time with {cores} threads {serial:,.0f} tokens/s; {cores} runs with 1 thread "
+                  f"{split:,.0f} tokens/s together ({split / serial:.2f}x)", flush=True)
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=8, help="optimizer steps per measurement (8,192 tokens each)")
+    ap.add_argument("--steps", type=int, default=8, help="optimizer steps per measurement (8,192 tokens each; the first is not timed)")
+    ap.add_argument("--batch", type=int, default=32, help="sequences of 256 tokens per step")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: float32 on a CPU, bfloat16 (autocast) on a GPU")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--rounds", type=int, default=2, help="alternating plain/trainer rounds; the best of each is kept")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best of each measurement is kept")
+    ap.add_argument("--no-compile", dest="compile", action="store_false", help="train eagerly (no torch.compile)")
+    ap.add_argument("--nanogpt-compile", action="store_true", help="also measure nanoGPT's GPT compiled")
+    ap.add_argument("--ablate-plan", action="store_true", help="only measure one run at a time against one run per core "
+                    "(tiny and 7m presets, eager), the rule trainers.ablate.plan encodes")
     args = ap.parse_args()
+    if args.ablate_plan:
+        res = ablate_plan(args.steps, args.rounds)
+        print(json.dumps({"metric": "ablate_plan", "cores": os.cpu_count(), "load_average": round(os.getloadavg()[0], 1), **res}))
+        return 0
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    print(f"device {device}, {torch.get_num_threads()} torch threads, torch {torch.__version__}", flush=True)
-
-    peak0 = matmul_peak(device)
-    print(f"fp32 matmul peak: {peak0 / 1e9:.1f} GFLOP/s", flush=True)
+    dtype = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
+    why = compile_unavailable(device) if args.compile else None
+    if why:
+        print(why)
+    compile = args.compile and why is None
+    print(f"device {device}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, {dtype}, "
+          f"compile {compile}, load average {os.getloadavg()[0]:.1f}", flush=True)
+    peak_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
+    peak_n = 8192 if device.type == "cuda" else 2048
+    peak0 = matmul_peak(device, peak_dtype, peak_n)
+    print(f"{dtype} matmul peak: {peak0 / 1e9:.1f} GFLOP/s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         make_corpus(tmp / "corpus")
-        tokens = args.steps * 32 * 256
+        tokens = args.steps * args.batch * 256
         exp = Experiment.model_validate({
             "name": "bench", "corpus": str(tmp / "corpus"), "out": str(tmp / "run"), "seeds": [1], "scorer": "length",
             "heldout": 0.01, "tokenizer": {"vocab_size": 4096}, "model": {"preset": "7m"},
-            "train": {"tokens": tokens, "batch_size": 32, "context": 256, "eval_every": 10 ** 6, "log_every": 10,
-                      "eval_docs": 4, "device": args.device, "dtype": args.dtype, "threads": args.threads, "warmup": 0.1},
+            "train": {"tokens": tokens, "batch_size": args.batch, "context": 256, "eval_every": 10 ** 6, "log_every": 10,
+                      "eval_docs": 4, "device": args.device, "dtype": dtype, "threads": args.threads, "warmup": 0.1,
+                      "compile": compile},
             "samples": {"prompts": ["Once"], "max_tokens": 2},
             "curricula": [{"name": "easy-to-hard", "order": "easy_to_hard", "scorer": "length", "pacing": "competence", "start": 0.3}],
         })
@@ -161,39 +224,50 @@ def main() -> int:
         model = Transformer(mcfg)
         n_params, fpt = model.num_params(), model.flops_per_token()
         print(f"model: {n_params:,} parameters (vocab {prep.vocab_size}), {fpt / 1e6:.1f} MFLOP/token", flush=True)
-
-        plains, ours_all = [], []
-        def plain_round(r):
-            torch.manual_seed(1)
-            plains.append(plain_loop(Transformer(mcfg).to(device), batches, device, args.dtype))
-            print(f"round {r + 1}: plain loop       {plains[-1]:,.0f} tokens/s", flush=True)
-
-        def trainer_round(r):
-            exp_r = exp.model_copy(update={"out": str(tmp / f"run{r}")})
-            ours_all.append(train_run(exp_r, threads=args.threads, prep=prep)["tokens_per_s"])
-            print(f"round {r + 1}: tinyschool train {ours_all[-1]:,.0f} tokens/s", flush=True)
-
-        for r in range(args.rounds):  # alternate (and swap the order each round): load from other processes hits both sides
-            first, second = (plain_round, trainer_round) if r % 2 == 0 else (trainer_round, plain_round)
-            first(r)
-            second(r)
         torch.manual_seed(1)
-        gpt = NanoGPT(prep.vocab_size, 288, 6, 6, 256).to(device)
-        gpt_params = sum(p.numel() for p in gpt.parameters())
-        nano = plain_loop(gpt, batches, device, args.dtype)
-        print(f"nanoGPT GPT ({gpt_params:,} parameters), plain loop: {nano:,.0f} tokens/s", flush=True)
-    peak1 = matmul_peak(device)
-    peak = max(peak0, peak1)
-    plain, ours = max(plains), max(ours_all)  # best of the rounds: the least disturbed measurement of each
+        gpt_params = sum(p.numel() for p in NanoGPT(prep.vocab_size, 288, 6, 6, 256).parameters())
+        best: dict[str, float] = {}
+
+        def record(name: str, tps: float) -> None:
+            best[name] = max(best.get(name, 0.0), tps)
+            print(f"round {r + 1}: {name:<28} {tps:>9,.0f} tokens/s", flush=True)
+
+        def plain():
+            torch.manual_seed(1)
+            record("plain loop", plain_loop(Transformer(mcfg).to(device), batches, device, dtype, compile))
+
+        def trainer():
+            exp_r = exp.model_copy(update={"out": str(tmp / f"run{r}")})
+            record("tinyschool train", train_run(exp_r, threads=args.threads, prep=prep)["tokens_per_s"])
+
+        def nano():
+            torch.manual_seed(1)
+            record("nanoGPT GPT, plain loop", plain_loop(NanoGPT(prep.vocab_size, 288, 6, 6, 256).to(device), batches, device, dtype))
+
+        def nano_compiled():
+            torch.manual_seed(1)
+            record("nanoGPT GPT compiled", plain_loop(NanoGPT(prep.vocab_size, 288, 6, 6, 256).to(device), batches, device, dtype, True))
+
+        sides = [trainer, nano, plain] + ([nano_compiled] if args.nanogpt_compile and compile else [])
+        for r in range(args.rounds):  # alternate: load from other processes hits every side
+            for fn in (sides if r % 2 == 0 else sides[::-1]):
+                fn()
+    peak = max(peak0, matmul_peak(device, peak_dtype, peak_n))
+    ours, plain_tps, nano_tps = best["tinyschool train"], best["plain loop"], best["nanoGPT GPT, plain loop"]
     mfu = ours * fpt / peak
     nano_fpt = 6 * gpt_params + 12 * 6 * 288 * 256
-    print(f"fp32 matmul peak (best of before/after): {peak / 1e9:.1f} GFLOP/s")
-    print(f"MFU of tinyschool train: {mfu:.1%} (target 65%); nanoGPT GPT in a plain loop: {nano * nano_fpt / peak:.1%}")
-    print(f"tinyschool train / plain loop: {ours / plain:.3f} (target 0.97); / nanoGPT at equal size: {ours / nano:.2f}")
-    print(json.dumps({"metric": "train_tokens_per_s", "ours": round(ours, 1), "reference": round(plain, 1),
-                      "ratio": round(ours / plain, 3), "target": 0.97, "mfu": round(mfu, 3), "mfu_target": 0.65,
-                      "peak_gflops": round(peak / 1e9, 1), "nanogpt_tokens_per_s": round(nano, 1),
-                      "ratio_vs_nanogpt": round(ours / nano, 3), "params": n_params, "device": str(device), "dtype": args.dtype}))
+    print(f"{dtype} matmul peak (best of before/after): {peak / 1e9:.1f} GFLOP/s; load average now {os.getloadavg()[0]:.1f}")
+    print(f"MFU of tinyschool train: {mfu:.1%} (target 75%); nanoGPT GPT in a plain loop: {nano_tps * nano_fpt / peak:.1%}")
+    print(f"tinyschool train / plain loop: {ours / plain_tps:.3f} (target 0.97); / nanoGPT at equal size: {ours / nano_tps:.2f} (target 1.0)")
+    res = {"metric": "train_tokens_per_s", "ours": round(ours, 1), "reference": round(nano_tps, 1),
+           "ratio_vs_nanogpt": round(ours / nano_tps, 3), "target": 1.0, "mfu": round(mfu, 3), "mfu_target": 0.75,
+           "trainer_over_plain": round(ours / plain_tps, 3), "plain_tokens_per_s": round(plain_tps, 1),
+           "nanogpt_tokens_per_s": round(nano_tps, 1), "peak_gflops": round(peak / 1e9, 1), "params": n_params,
+           "nanogpt_params": gpt_params, "compile": compile, "device": str(device), "dtype": dtype,
+           "threads": args.threads, "batch": args.batch, "steps": args.steps, "load_average": round(os.getloadavg()[0], 1)}
+    if "nanoGPT GPT compiled" in best:
+        res["ratio_vs_nanogpt_compiled"] = round(ours / best["nanoGPT GPT compiled"], 3)
+    print(json.dumps(res))
     return 0
 
 

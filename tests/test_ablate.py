@@ -171,3 +171,18 @@ def test_a_diverged_run_is_reported_and_left_out_of_the_statistics(tmp_path):
     import sys
     r = subprocess.run([sys.executable, *shlex.split(cmd)[1:]], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "easy-to-hard" in r.stdout, r.stderr
+
+
+def test_plan_splits_small_models_over_the_cores_and_gives_large_ones_all_threads(monkeypatch):
+    from trainers.ablate import plan
+    from trainers.config import Experiment
+
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    base = {"name": "p", "corpus": "c", "seeds": [1, 2, 3], "curricula": [{"name": "a"}, {"name": "b"}]}
+    tiny = Experiment.model_validate({**base, "model": {"preset": "tiny"}})
+    big = Experiment.model_validate({**base, "model": {"preset": "7m"}, "tokenizer": {"vocab_size": 4096}})
+    assert plan(tiny)[1:] == (4, 1)  # 4 runs at once, 1 thread each
+    assert plan(big)[1:] == (1, 4)  # one at a time, 4 threads
+    assert plan(big, workers=2)[1:] == (2, 2)  # an explicit choice wins
+    assert plan(Experiment.model_validate({**base, "model": {"preset": "7m"}, "workers": 4}))[1:] == (4, 1)
+    assert len(plan(tiny)[0]) == 6

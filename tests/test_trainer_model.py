@@ -80,3 +80,91 @@ def test_hand_written_rmsnorm_backward_matches_autograd():
     x.grad, norm.weight.grad = None, None
     torch.nn.functional.rms_norm(x, (16,), norm.weight, 1e-5).backward(g)
     assert torch.allclose(ours[0], x.grad, atol=1e-5) and torch.allclose(ours[1], norm.weight.grad, atol=1e-5)
+
+
+def test_rope_matches_the_rotate_half_formula_forward_and_gradient():
+    from trainers.model import apply_rope, rope_tables
+
+    cos, sin, rot = rope_tables(8, 16, 10000.0)
+    cos, sin = cos[:, None, :], sin[:, None, :]
+    torch.manual_seed(2)
+    x = torch.randn(2, 16, 3, 8, requires_grad=True)
+    g = torch.randn(2, 16, 3, 8)
+    apply_rope(x, cos, sin, rot).backward(g)
+    ours = x.grad.clone()
+    x.grad = None
+    x1, x2 = x[..., :4], x[..., 4:]
+    plain = x * cos + torch.cat([-x2, x1], -1) * sin  # llama's rotate_half form
+    plain.backward(g)
+    assert torch.allclose(apply_rope(x, cos, sin, rot), plain, atol=1e-6)
+    assert torch.allclose(ours, x.grad, atol=1e-6)
+
+
+def test_rmsnorm_matches_the_plain_formula():
+    from trainers.model import RMSNorm
+
+    torch.manual_seed(3)
+    norm = RMSNorm(16, 1e-5)
+    with torch.no_grad():
+        norm.weight.mul_(torch.rand(16) + 0.5)
+    x = torch.randn(4, 16, requires_grad=True)
+    plain = x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5) * norm.weight
+    assert torch.allclose(norm(x), plain, atol=1e-5)
+
+
+def test_swiglu_is_w2_of_silu_w1_times_w3():
+    from trainers.model import FeedForward
+
+    torch.manual_seed(4)
+    cfg = preset("tiny", vocab_size=32)
+    ff = FeedForward(cfg)
+    w1, w3 = ff.w13.weight.chunk(2, dim=0)
+    x = torch.randn(3, cfg.dim)
+    plain = (torch.nn.functional.silu(x @ w1.T) * (x @ w3.T)) @ ff.w2.weight.T
+    assert torch.allclose(ff(x), plain, atol=1e-5)
+
+
+def test_any_sequence_length_up_to_the_context():
+    torch.manual_seed(0)
+    m = Transformer(preset("tiny", vocab_size=32, context=64))
+    for B, T in ((16, 8), (4, 32), (2, 64)):  # batch x length constant, as variable-length curricula make them
+        x = torch.randint(0, 32, (B, T + 1))
+        loss = m.loss(x[:, :-1], x[:, 1:])
+        loss.backward()
+        assert loss.isfinite() and m.embed.weight.grad.isfinite().all()
+
+
+@pytest.mark.slow
+def test_compiled_training_loss_matches_the_plain_one_forward_and_gradient():
+    from trainers.model import compile_unavailable, training_loss
+
+    if compile_unavailable(torch.device("cpu")):
+        pytest.skip(compile_unavailable(torch.device("cpu")))
+    torch.manual_seed(0)
+    m = Transformer(preset("tiny", vocab_size=64, context=32))
+    x = torch.randint(0, 64, (4, 33))
+    plain = m.loss(x[:, :-1], x[:, 1:])
+    plain.backward()
+    want = {k: p.grad.clone() for k, p in m.named_parameters()}
+    m.zero_grad(set_to_none=True)
+    fast = training_loss(m, compile=True)(x[:, :-1], x[:, 1:])  # the compiled path: plain F.rms_norm, fused by inductor
+    fast.backward()
+    assert fast.item() == pytest.approx(plain.item(), rel=1e-5)
+    for k, p in m.named_parameters():
+        assert torch.allclose(p.grad, want[k], atol=1e-5, rtol=1e-4), k
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@cuda
+def test_cuda_bf16_attention_uses_the_flash_kernel():
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    torch.manual_seed(0)
+    m = Transformer(preset("7m", vocab_size=512)).cuda()
+    x = torch.randint(0, 512, (4, 257), device="cuda")
+    with sdpa_kernel(SDPBackend.FLASH_ATTENTION), torch.autocast("cuda", dtype=torch.bfloat16):  # flash only: raises otherwise
+        loss = m.loss(x[:, :-1], x[:, 1:])
+    loss.backward()
+    assert loss.isfinite() and m.embed.weight.grad.isfinite().all()

@@ -83,8 +83,9 @@ def test_resume_gives_the_same_loss_curve(tmp_path, corpus):
     exp = load_experiment(exp_file(tmp_path, "cut"))
     part = train_run(exp, "easy", 1, threads=1, stop_at_step=14)  # a crash between the checkpoints at 12 and 16
     ck = torch.load(tmp_path / "cut" / "easy" / "seed1" / "checkpoint.pt", weights_only=False)
-    assert ck["scheduler"]["step"] == 12 and not ck["done"] and part["steps"] < whole["steps"]
-    assert {"model", "optimizer", "lr_scheduler", "scheduler", "metrics"} <= set(ck)
+    assert ck["scheduler"]["step"] == 12 and part["steps"] < whole["steps"]
+    # what a resume needs and nothing stored elsewhere (the metrics are in metrics.parquet; the LR is lr_at(step))
+    assert set(ck) == {"model", "optimizer", "model_config", "scheduler", "tokens", "fingerprint"}
     # the re-run resumes from step 12 and must retrace the same numbers
     resumed = train_run(exp, "easy", 1, threads=1)
     a, b = _curve(whole["run"]), _curve(resumed["run"])
@@ -158,3 +159,94 @@ def test_staged_mixture_of_two_corpora(tmp_path, corpus):
     math = [r[0] for r in con.execute(f"SELECT value FROM '{res['run']}/metrics.parquet' WHERE metric = 'val_loss/math' ORDER BY step").fetchall()]
     # math is held out of the first half and mixed in later: its loss falls once it is
     assert len(math) >= 3 and math[-1] < math[len(math) // 2]
+
+
+def test_token_bytes_count_the_utf8_bytes_of_the_text(tmp_path):
+    from trainers.evaluate import token_bytes
+    from trainers.tokenizer import encode_many, eot_id, train_tokenizer
+
+    texts = ["Once upon a time, a café.", "Zebra 🦓 naïve déjà vu!", "plain ascii words here"] * 10
+    tok = train_tokenizer(texts, 300)
+    nb = token_bytes(tok)
+    assert nb[eot_id(tok)] == 0
+    for t, ids in zip(texts, encode_many(tok, texts)):
+        assert nb[ids].sum() == len(t.encode("utf-8"))
+
+
+def test_val_bpb_is_the_summed_loss_in_bits_over_the_bytes(tmp_path):
+    import math
+
+    import numpy as np
+
+    from trainers.evaluate import HeldOut, token_bytes
+    from trainers.model import Transformer, preset
+    from trainers.tokenizer import encode_many, eot_id, train_tokenizer
+
+    texts = ["The dog ran.", "A café, naïve 🦓!"]
+    tok = train_tokenizer(texts * 20, 280)
+    eot, docs = eot_id(tok), encode_many(tok, texts)
+    torch.manual_seed(0)
+    model = Transformer(preset("tiny", vocab_size=tok.get_vocab_size(), context=64))
+    held = HeldOut({"main": docs}, np.zeros(2, dtype=np.int64), ["all"], token_bytes(tok), eot)
+    got = held.metrics(model, 64, 8, "cpu", "float32")
+    # by hand: each document framed by end-of-text, every next token's negative log-likelihood summed
+    nll, n = 0.0, 0
+    for d in docs:
+        s = torch.tensor([[eot, *d.tolist(), eot]])
+        logp = torch.log_softmax(model(s[:, :-1]).double(), -1)
+        nll -= logp[0, torch.arange(s.shape[1] - 1), s[0, 1:]].sum().item()
+        n += s.shape[1] - 1
+    n_bytes = sum(len(t.encode("utf-8")) for t in texts)  # 12 + 21 bytes (é, ï: 2 each, 🦓: 4)
+    assert n_bytes == 33
+    assert got["val_bpb"] == pytest.approx(nll / math.log(2) / n_bytes, rel=1e-5)
+    assert got["val_loss"] == pytest.approx(nll / n, rel=1e-5)
+
+
+def test_lr_at_is_warmup_then_cosine_or_wsd():
+    from trainers.config import TrainConfig
+    from trainers.train import lr_at
+
+    cos = TrainConfig(lr=1.0, warmup=0.1, min_lr_ratio=0.1, schedule="cosine")
+    assert [lr_at(s, cos, 100) for s in (0, 9)] == [0.1, 1.0]
+    assert lr_at(10, cos, 100) == 1.0 and lr_at(55, cos, 100) == pytest.approx(0.55) and lr_at(100, cos, 100) == pytest.approx(0.1)
+    wsd = TrainConfig(lr=1.0, warmup=0.1, min_lr_ratio=0.0, schedule="wsd", decay=0.2)
+    assert lr_at(50, wsd, 100) == lr_at(79, wsd, 100) == 1.0 and lr_at(90, wsd, 100) == pytest.approx(0.5)
+
+
+@pytest.mark.slow
+def test_val_bpb_is_recorded_at_every_evaluation(tmp_path, corpus):
+    res = train_run(load_experiment(exp_file(tmp_path, "bpb")), "random", 1, threads=1)
+    con = duckdb.connect()
+    rows = con.execute(f"SELECT l.step, l.value, b.value FROM '{res['run']}/metrics.parquet' l JOIN '{res['run']}/metrics.parquet' b "
+                       "USING (step) WHERE l.metric = 'val_loss' AND b.metric = 'val_bpb' ORDER BY step").fetchall()
+    assert [r[0] for r in rows] == [0, 8, 16, 24, 32, 40, 47]  # 47 steps, eval_every 8, and at the end
+    # same tokens, so bpb / loss is one constant: tokens / bytes / ln 2
+    ratios = [b / loss for _, loss, b in rows]
+    assert max(ratios) - min(ratios) < 1e-9 and rows[-1][2] < rows[0][2]
+
+
+@pytest.mark.slow
+def test_compiled_training_is_deterministic_and_follows_the_eager_curve(tmp_path, corpus):
+    from trainers.model import compile_unavailable
+
+    if compile_unavailable(torch.device("cpu")):
+        pytest.skip(compile_unavailable(torch.device("cpu")))
+    runs = {}
+    for name, flag in (("c1", "true"), ("c2", "true"), ("eager", "false")):
+        p = exp_file(tmp_path, name)
+        p.write_text(p.read_text().replace("[train]\n", f"[train]\ncompile = {flag}\n"))
+        runs[name] = train_run(load_experiment(p), "easy", 1, threads=1)  # "easy" grows the context: several shapes
+    a, b, e = (_curve(runs[n]["run"]) for n in ("c1", "c2", "eager"))
+    assert a == b  # same seed, same numbers
+    val = lambda c: [v for m, _, v in c if m == "val_loss"]  # noqa: E731
+    assert val(a) == pytest.approx(val(e), rel=2e-3)  # and the compiled model is the same model
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_trains_on_a_gpu_with_bf16_autocast_compile_and_fused_adamw(tmp_path, corpus):
+    p = exp_file(tmp_path, "gpu")
+    p.write_text(p.read_text().replace("[train]\n", '[train]\ndevice = "cuda"\ncompile = true\n'))  # dtype "auto": bf16
+    res = train_run(load_experiment(p), "easy", 1)
+    con = duckdb.connect()
+    val = [r[0] for r in con.execute(f"SELECT value FROM '{res['run']}/metrics.parquet' WHERE metric = 'val_loss' ORDER BY step").fetchall()]
+    assert val[-1] < val[0] and res["tokens_per_s"] > 0

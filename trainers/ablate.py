@@ -1,5 +1,6 @@
-"""The ablation runner: every (curriculum, seed) run of an experiment at the same token budget,
-in parallel over the cores (a process pool; torch threads per worker = cores / workers)."""
+"""The ablation runner: every (curriculum, seed) run of an experiment at the same token budget, in
+a process pool; `plan` chooses between one run at a time with every core's thread and one run per
+core with one thread each, whichever trains more tokens per second on this model size."""
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -7,10 +8,13 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable
 
+import torch
+
 from trainers.config import Experiment
+from trainers.model import Transformer
 from trainers.prepare import prepare
 from trainers.report import write_report
-from trainers.train import _fingerprint, finished, run_dir
+from trainers.train import _fingerprint, finished, model_config, run_dir
 
 
 def _run_one(exp_data: dict, curriculum: str, seed: int, threads: int) -> dict:
@@ -21,10 +25,24 @@ def _run_one(exp_data: dict, curriculum: str, seed: int, threads: int) -> dict:
     return train_run(exp, curriculum, seed, threads=threads, prep=load_prepared(exp.out_dir))
 
 
+# Small models cannot keep several threads busy (a tiny preset's matmuls are too small to split),
+# so one run per core goes faster; large ones can, and one run at a time with all threads then
+# also spares memory bandwidth. Measured with `python bench/train.py --ablate-plan` on 2 cores:
+# see the README's table. Below this many training FLOPs per token, runs are split over the cores.
+SPLIT_BELOW_FLOPS_PER_TOKEN = 20e6
+
+
 def plan(exp: Experiment, workers: int | None = None) -> tuple[list[tuple[str, int]], int, int]:
+    """(runs, runs at a time, torch threads per run). `workers` (or the experiment's `workers`)
+    fixes the runs at a time; otherwise one per core for models under SPLIT_BELOW_FLOPS_PER_TOKEN
+    (as measured faster there), else one at a time with all cores' threads."""
     jobs = [(c.name, s) for c in exp.curricula for s in exp.seeds]
     cores = os.cpu_count() or 1
-    w = max(1, min(workers or exp.workers or cores, len(jobs), cores))
+    if not (workers or exp.workers):
+        with torch.device("meta"):  # shapes only: no memory, no initialisation
+            flops = Transformer(model_config(exp, exp.tokenizer.vocab_size)).flops_per_token()
+        workers = cores if flops < SPLIT_BELOW_FLOPS_PER_TOKEN else 1
+    w = max(1, min(workers or exp.workers, len(jobs), cores))
     return jobs, w, max(1, cores // w)
 
 

@@ -1,12 +1,19 @@
 """One training run: a curriculum and a seed at a fixed token budget.
 
-AdamW (fused), warmup + cosine or warmup-stable-decay, gradient clipping; held-out loss every N steps,
-overall and by difficulty bucket; a checkpoint (model, optimizer, LR scheduler, scheduler position,
-metrics so far) at every evaluation, from which a re-run resumes and follows the same loss curve;
-samples at the end; metrics to Parquet and TensorBoard.
+Read `train_run` top to bottom, as nanoGPT's train.py: set-up; one flat loop (the learning rate
+from the pure function `lr_at`, evaluation and checkpoint at the top of an iteration, the step,
+logging at the bottom); then the finish (samples, summary).
 
-Per-step overhead is kept off the hot path: the next batch is built on a helper thread while the
-current step runs, and losses stay on the device until a log step reads them all at once.
+AdamW (fused), warmup + cosine or warmup-stable-decay, gradient clipping. Held-out loss and bits
+per byte every `eval_every` steps, overall, by difficulty bucket and per mixed-in corpus. The
+checkpoint holds what a resume needs and nothing stored elsewhere: model, optimizer, scheduler
+position (step, tokens, seed) and config; a re-run resumes from it and retraces the same loss
+curve number for number. Metrics go to metrics.parquet (long format: step, tokens, metric, value)
+and TensorBoard.
+
+Per-step overhead is kept off the hot path: the next batch is built (and copied to the device) on
+a helper thread while the current step runs, and losses stay on the device until a log step reads
+them all at once.
 """
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -28,11 +35,15 @@ import torch
 from curricula import order_documents, pacing_function
 from curricula.scheduler import MixtureStage, Scheduler, TokenPool
 from trainers.config import CurriculumConfig, Experiment, TrainConfig
-from trainers.evaluate import autocast_for, doc_losses
-from trainers.model import ModelConfig, Transformer, preset
-from trainers.prepare import Prepared, load_prepared, prepare
+from trainers.evaluate import HeldOut, autocast_for, doc_losses, token_bytes
+from trainers.model import ModelConfig, Transformer, compile_unavailable, preset, training_loss
+from trainers.prepare import Prepared, prepare
+from trainers.sample import sample_texts
+from trainers.tokenizer import load_tokenizer
 
 CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.parquet"
+COMPILE_FLOPS = 1e14  # compile = "auto" on a CPU: runs of more training FLOPs (~10 minutes at 2 cores' peak)
 
 
 class TrainError(Exception):
@@ -61,24 +72,20 @@ def model_config(exp: Experiment, vocab_size: int, preset_name: str | None = Non
         raise TrainError(str(e.args[0])) from None
 
 
-def lr_lambda(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
-    """LR multiplier at a step: linear warmup, then cosine to min_lr_ratio, or WSD (constant, then
-    a linear decay over the last `decay` share of steps)."""
+def lr_at(step: int, cfg: TrainConfig, total_steps: int) -> float:
+    """The learning rate of the step that starts after `step` steps: linear warmup, then cosine
+    down to min_lr_ratio, or WSD (constant, then a linear decay over the last `decay` share)."""
     warm = int(cfg.warmup * total_steps)
     floor = cfg.min_lr_ratio
-
-    def f(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        if cfg.schedule == "cosine":
-            p = (step - warm) / max(1, total_steps - warm)
-            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
-        decay_start = total_steps - int(cfg.decay * total_steps)
-        if step < decay_start:
-            return 1.0
-        return 1 - (1 - floor) * min(1.0, (step - decay_start) / max(1, total_steps - decay_start))
-
-    return f
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    if cfg.schedule == "cosine":
+        p = (step - warm) / max(1, total_steps - warm)
+        return cfg.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+    decay_start = total_steps - int(cfg.decay * total_steps)
+    if step < decay_start:
+        return cfg.lr
+    return cfg.lr * (1 - (1 - floor) * min(1.0, (step - decay_start) / max(1, total_steps - decay_start)))
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
@@ -86,6 +93,58 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.devic
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type in ("cpu", "cuda"))
+
+
+def use_compile(cfg: TrainConfig, device: torch.device, flops: float, log: Callable[[str], None]) -> bool:
+    """Whether to torch.compile the training step: as configured; "auto" compiles on a GPU, and on
+    a CPU when the run's training FLOPs repay the compilation (about a minute on 2 cores)."""
+    wanted = cfg.compile if cfg.compile != "auto" else device.type == "cuda" or (device.type == "cpu" and flops >= COMPILE_FLOPS)
+    if not wanted:
+        return False
+    why = compile_unavailable(device)
+    if why:
+        log(why)
+    return why is None
+
+
+def synchronize(device: torch.device) -> float:
+    """Wait for the device's queued work; the time after it (for timing training apart from the rest)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def train_step(loss_fn: Callable, model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               lr: float, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step at learning rate `lr`; returns the loss and the gradient norm, left on the device."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    with autocast_for(x.device, cfg.dtype):
+        loss = loss_fn(x, y)
+    loss.backward()
+    gn = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"), foreach=True)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss.detach(), gn.detach()
+
+
+def prefetch(batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]], steps: range,
+             device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches of `steps` on the device, each built on a helper thread while the previous step
+    computes (through pinned memory to a GPU). Batches may differ in sequence length."""
+    def load(s):
+        x, y = batch(s)
+        if device.type == "cuda":
+            x, y = x.pin_memory(), y.pin_memory()
+        return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        nxt = pool.submit(load, steps[0]) if len(steps) else None
+        for s in steps:
+            cur = nxt.result()
+            if s + 1 < steps.stop:
+                nxt = pool.submit(load, s + 1)
+            yield cur
 
 
 def build_scheduler(prep: Prepared, cur: CurriculumConfig, exp: Experiment, seed: int, context: int,
@@ -107,6 +166,17 @@ def build_scheduler(prep: Prepared, cur: CurriculumConfig, exp: Experiment, seed
                      stages=stages)
 
 
+def held_out(prep: Prepared, cfg: TrainConfig, sources: list[str]) -> HeldOut:
+    """The first `eval_docs` held-out documents of each corpus the run trains on."""
+    sets = {}
+    for name in sources:
+        src = prep.sources[name]
+        sets[name] = [src.docs[i] for i in src.val_index()[: cfg.eval_docs]]
+    main = prep.sources["main"]
+    return HeldOut(sets, main.bucket[main.val_index()[: cfg.eval_docs]], prep.bucket_names,
+                   token_bytes(load_tokenizer(prep.tokenizer_path)), prep.eot)
+
+
 def run_dir(exp: Experiment, curriculum: str, seed: int) -> Path:
     return exp.out_dir / curriculum / f"seed{seed}"
 
@@ -117,16 +187,61 @@ def _fingerprint(exp: Experiment, cur: CurriculumConfig, seed: int, data_fp: str
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _write_parquet(rows: list[dict], path: Path) -> None:
+class MetricLog:
+    """The rows of metrics.parquet (curriculum, seed, step, tokens, metric, value), mirrored to
+    TensorBoard. Training losses stay on the device until `flush` reads them in one sync."""
+
+    def __init__(self, out: Path, base: dict, rows: list[dict], purge_step: int | None):
+        from torch.utils.tensorboard import SummaryWriter  # optional heavy import, only when training
+
+        self.base, self.rows, self.pending = base, rows, []
+        self.tb = SummaryWriter(str(out / "tb"), purge_step=purge_step)
+
+    def add(self, name: str, value: float, step: int, tokens: int) -> None:
+        self.rows.append({**self.base, "step": step, "tokens": tokens, "metric": name, "value": float(value)})
+        self.tb.add_scalar(name, float(value), tokens)
+
+    def add_step(self, step: int, tokens: int, loss: torch.Tensor, grad_norm: torch.Tensor, lr: float) -> None:
+        self.pending.append((step, tokens, loss, grad_norm, lr))
+
+    def flush(self, describe: Callable[[int], dict]) -> None:
+        """Training steps since the last flush, then the scheduler's state (`describe`) at the last of them."""
+        if not self.pending:
+            return
+        losses = torch.stack([p[2] for p in self.pending]).tolist()  # one sync for all the steps
+        norms = torch.stack([p[3] for p in self.pending]).tolist()
+        for (s, tk, _, _, lr), loss, gn in zip(self.pending, losses, norms):
+            self.add("train_loss", loss, s, tk)
+            self.add("grad_norm", gn, s, tk)
+            self.add("lr", lr, s, tk)
+        s, tk = self.pending[-1][:2]
+        for k, v in describe(s).items():
+            self.add(k, v, s, tk)
+        self.pending.clear()
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_name(f".{path.name}.tmp")
+        pq.write_table(pa.Table.from_pylist(self.rows), tmp, compression="zstd")
+        os.replace(tmp, path)
+
+
+def save_checkpoint(path: Path, model: Transformer, opt: torch.optim.Optimizer, step: int, tokens: int, seed: int,
+                    total_steps: int, fingerprint: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(pa.Table.from_pylist(rows), tmp, compression="zstd")
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "model_config": model.cfg.to_dict(),
+                "scheduler": {"step": step, "seed": seed, "total_steps": total_steps}, "tokens": tokens,
+                "fingerprint": fingerprint}, tmp)
     os.replace(tmp, path)
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+def load_checkpoint(path: Path, model: Transformer, opt: torch.optim.Optimizer, fingerprint: str) -> tuple[int, int]:
+    """Restore model and optimizer; returns (step, tokens)."""
+    ck = torch.load(path, map_location=next(model.parameters()).device, weights_only=False)
+    if ck["fingerprint"] != fingerprint:
+        raise TrainError(f"{path.parent}: holds a run with other settings; remove the folder or change the experiment's `out`")
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    return ck["scheduler"]["step"], ck["tokens"]
 
 
 def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None = None, *, threads: int | None = None,
@@ -134,156 +249,94 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
               stop_at_step: int | None = None, log: Callable[[str], None] = lambda s: None) -> dict:
     """Train one (curriculum, seed) run, resuming from its checkpoint if there is one.
 
-    `stop_at_step` ends the run early without a checkpoint at that step, as a crash would: a
-    re-run resumes from the last checkpoint.
+    `stop_at_step` ends the run early without evaluation or checkpoint at that step, as a crash
+    would: a re-run resumes from the last checkpoint.
     Returns a summary: final and best validation loss, steps, tokens, tokens/s, the run folder.
     """
+    # ---- set-up
     cur = exp.curriculum(curriculum)
     seed = exp.seeds[0] if seed is None else seed
     cfg = exp.train
     torch.set_num_threads(threads or cfg.threads or os.cpu_count() or 1)
     device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # what is not under bf16 autocast: TF32 matmuls
     prep = prep or prepare(exp)
     mcfg = model_config(exp, prep.vocab_size)
-    T = mcfg.context
-    total_steps = max(1, math.ceil(cfg.tokens / (cfg.batch_size * T)))
+    total_steps = max(1, math.ceil(cfg.tokens / (cfg.batch_size * mcfg.context)))
     out = run_dir(exp, cur.name, seed)
     out.mkdir(parents=True, exist_ok=True)
     fp = _fingerprint(exp, cur, seed, prep.fingerprint)
-    done = finished(out, fp)
-    if done is not None:
+    if (done := finished(out, fp)) is not None:
         return done
-    sched_data = build_scheduler(prep, cur, exp, seed, T, total_steps)
-
+    data = build_scheduler(prep, cur, exp, seed, mcfg.context, total_steps)
     torch.manual_seed(seed)
     model = Transformer(mcfg).to(device)
     opt = make_optimizer(model, cfg, device)
-    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, total_steps))
-    step, tokens, rows = 0, 0, []
-    ckpt_path = out / CHECKPOINT
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ck["fingerprint"] != fp:
-            raise TrainError(f"{out}: holds a run with other settings; remove the folder or change the experiment's `out`")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        lr_sched.load_state_dict(ck["lr_scheduler"])
-        step, tokens, rows = ck["scheduler"]["step"], ck["tokens"], ck["metrics"]
-        if ck.get("done"):
-            return _summary(exp, cur.name, seed, out, rows, model, ck.get("tokens_per_s"))
+    step = tokens = 0
+    rows = []
+    if (out / CHECKPOINT).exists():
+        step, tokens = load_checkpoint(out / CHECKPOINT, model, opt, fp)
+        rows = [r for r in pq.read_table(out / METRICS).to_pylist() if r["step"] <= step]  # written before that checkpoint
         log(f"{cur.name} seed {seed}: resuming at step {step}/{total_steps}")
     (out / "tokenizer.json").write_bytes(prep.tokenizer_path.read_bytes())
     (out / "config.json").write_text(json.dumps({"experiment": exp.name, "curriculum": cur.model_dump(), "seed": seed,
                                                  "model": mcfg.to_dict(), "train": cfg.model_dump(), "total_steps": total_steps,
                                                  "params": model.num_params(), "fingerprint": fp}, indent=2) + "\n")
-
-    main = prep.sources["main"]
-    val_idx = main.val_index()[: cfg.eval_docs]
-    val_docs = [main.docs[i] for i in val_idx]
-    val_bucket = main.bucket[val_idx]
-    extra_val = {n: [s.docs[i] for i in s.val_index()[: cfg.eval_docs]] for n, s in prep.sources.items()
-                 if n != "main" and n in sched_data.pools}
-    from torch.utils.tensorboard import SummaryWriter
-
-    tb = SummaryWriter(str(out / "tb"), purge_step=step if step else None)
-    base = {"curriculum": cur.name, "seed": seed}
-
-    def metric(name: str, value: float, at_step: int, at_tokens: int) -> None:
-        rows.append({**base, "step": at_step, "tokens": at_tokens, "metric": name, "value": float(value)})
-        tb.add_scalar(name, float(value), at_tokens)
-
-    def evaluate(at_step: int, at_tokens: int) -> None:
-        sums, counts = doc_losses(model, val_docs, prep.eot, T, max(32, cfg.batch_size), device, cfg.dtype)
-        metric("val_loss", sums.sum() / max(1, counts.sum()), at_step, at_tokens)
-        for b, bname in enumerate(prep.bucket_names):
-            sel = val_bucket == b
-            if len(prep.bucket_names) > 1 and sel.any():
-                metric(f"val_loss/{bname}", sums[sel].sum() / max(1, counts[sel].sum()), at_step, at_tokens)
-        for n, docs in extra_val.items():
-            s, c = doc_losses(model, docs, prep.eot, T, max(32, cfg.batch_size), device, cfg.dtype)
-            metric(f"val_loss/{n}", s.sum() / max(1, c.sum()), at_step, at_tokens)
-
-    if step == 0:
-        evaluate(0, 0)
-    pending: list[tuple[int, int, torch.Tensor, torch.Tensor, float]] = []
-
-    def flush() -> None:
-        if not pending:
-            return
-        losses = torch.stack([p[2] for p in pending]).tolist()  # one sync for all steps since the last log
-        norms = torch.stack([p[3] for p in pending]).tolist()
-        for (s, tk, _, _, lr), loss, gn in zip(pending, losses, norms):
-            metric("train_loss", loss, s, tk)
-            metric("grad_norm", gn, s, tk)
-            metric("lr", lr, s, tk)
-        for k, v in sched_data.describe(pending[-1][0]).items():
-            metric(k, v, pending[-1][0], pending[-1][1])
-        pending.clear()
-
-    end = min(total_steps, stop_at_step) if stop_at_step is not None else total_steps
+    heldout = held_out(prep, cfg, list(data.pools))
+    eval_batch = max(32, cfg.batch_size)
+    loss_fn = training_loss(model, use_compile(cfg, device, model.flops_per_token() * cfg.tokens, log))
+    metrics = MetricLog(out, {"curriculum": cur.name, "seed": seed}, rows, purge_step=step or None)
+    end = total_steps if stop_at_step is None else min(total_steps, stop_at_step)
+    batches = prefetch(data.batch, range(step, end), device)
     ckpt_every = cfg.checkpoint_every or cfg.eval_every
-    if device.type == "cuda":  # pinned host memory, copied to the GPU on the helper thread
-        def load(s):
-            return tuple(t.pin_memory().to(device, non_blocking=True) for t in sched_data.batch(s))
-    elif device.type != "cpu":
-        def load(s):
-            return tuple(t.to(device) for t in sched_data.batch(s))
-    else:
-        load = sched_data.batch
-    pool = ThreadPoolExecutor(max_workers=1)
-    nxt = pool.submit(load, step) if step < end else None
+    # tokens/s is timed from after the first step (compilation, warm-up), without evaluations and checkpoints
+    start, timed_from, side = step, None, 0.0
     model.train()
-    # training time only: evaluation, checkpoints and samples are timed apart (nanoGPT's MFU
-    # likewise times iterations, not evaluations)
-    t0, side, tokens0, tps = time.perf_counter(), 0.0, tokens, None
+
+    # ---- the loop: `step` steps are done
     try:
-        while step < end:
-            x, y = nxt.result()
-            if step + 1 < end:
-                nxt = pool.submit(load, step + 1)  # built while this step computes
-            lr = opt.param_groups[0]["lr"]
-            with autocast_for(device, cfg.dtype):
-                loss = model.loss(x, y)
-            loss.backward()
-            gn = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"), foreach=True)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            lr_sched.step()
-            step += 1
-            tokens += x.numel()
-            pending.append((step, tokens, loss.detach(), gn.detach(), lr))
-            if step % cfg.log_every == 0 or step == total_steps:
-                flush()
+        while step != stop_at_step:
+            last = step == total_steps
+            evaluate = (step % cfg.eval_every == 0 or last) and (step > start or step == 0)
+            checkpoint = (step % ckpt_every == 0 or last) and step > start
+            if evaluate or checkpoint:
+                t_side = synchronize(device)
+                metrics.flush(data.describe)
+                if evaluate:
+                    for name, value in heldout.metrics(model, mcfg.context, eval_batch, device, cfg.dtype).items():
+                        metrics.add(name, value, step, tokens)
+                metrics.write(out / METRICS)  # before the checkpoint: a checkpoint's metrics are always on disk
+                if checkpoint:
+                    save_checkpoint(out / CHECKPOINT, model, opt, step, tokens, seed, total_steps, fp)
+                side += time.perf_counter() - t_side
+            if last:
+                break
+
+            lr = lr_at(step, cfg, total_steps)
+            x, y = next(batches)
+            loss, grad_norm = train_step(loss_fn, model, opt, x, y, lr, cfg)
+            step, tokens = step + 1, tokens + x.numel()
+            metrics.add_step(step, tokens, loss, grad_norm, lr)
+            if timed_from is None:
+                timed_from, side = (synchronize(device), tokens), 0.0
+            if step % cfg.log_every == 0:
+                metrics.flush(data.describe)
                 if progress:
                     progress(step, total_steps)
-            if step % cfg.eval_every == 0 or step == total_steps:
-                flush()
-                ts = time.perf_counter()
-                evaluate(step, tokens)
-                _write_parquet(rows, out / "metrics.parquet")
-                side += time.perf_counter() - ts
-            if step % ckpt_every == 0 or step == total_steps:
-                flush()
-                ts = time.perf_counter()
-                done = step == total_steps
-                if done:
-                    train_s = ts - t0 - side
-                    tps = (tokens - tokens0) / train_s if train_s > 0 else None
-                    tb.add_scalar("tokens_per_s", tps or 0.0, tokens)  # not in metrics.parquet: its bytes stay reproducible
-                    write_samples(model, prep, exp, out, device)
-                    _write_parquet(rows, out / "metrics.parquet")
-                _save_checkpoint(ckpt_path, {
-                    "fingerprint": fp, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "lr_scheduler": lr_sched.state_dict(), "scheduler": {"step": step, "seed": seed, "total_steps": total_steps},
-                    "tokens": tokens, "metrics": rows, "done": done, "model_config": mcfg.to_dict(),
-                    "tokens_per_s": tps})
-                side += time.perf_counter() - ts
     finally:
-        pool.shutdown(wait=True)
-        tb.close()
-    _write_parquet(rows, out / "metrics.parquet")
-    summary = _summary(exp, cur.name, seed, out, rows, model, tps)
+        batches.close()
+        metrics.tb.close()
+
+    # ---- finish
+    tps = None
+    if timed_from and tokens > timed_from[1]:
+        tps = (tokens - timed_from[1]) / max(1e-9, synchronize(device) - timed_from[0] - side)
+    summary = _summary(cur.name, seed, out, metrics.rows, model, tps)
     if step == total_steps:
+        if progress:
+            progress(step, total_steps)
+        write_samples(model, prep, exp, out, device)
         (out / "summary.json").write_text(json.dumps({**summary, "fingerprint": fp}, indent=2) + "\n")
     return summary
 
@@ -300,7 +353,7 @@ def finished(out: Path, fingerprint: str) -> dict | None:
     return d
 
 
-def _summary(exp, curriculum, seed, out, rows, model, tps) -> dict:
+def _summary(curriculum, seed, out, rows, model, tps) -> dict:
     val = [(r["tokens"], r["value"]) for r in rows if r["metric"] == "val_loss"]
     return {"curriculum": curriculum, "seed": seed, "run": str(out), "params": model.num_params(),
             "steps": max((r["step"] for r in rows), default=0), "tokens": max((r["tokens"] for r in rows), default=0),
@@ -309,9 +362,6 @@ def _summary(exp, curriculum, seed, out, rows, model, tps) -> dict:
 
 
 def write_samples(model, prep: Prepared, exp: Experiment, out: Path, device) -> list[dict]:
-    from trainers.sample import sample_texts
-    from trainers.tokenizer import load_tokenizer
-
     s = exp.samples
     tok = load_tokenizer(prep.tokenizer_path)
     outs = sample_texts(model, tok, s.prompts, max_tokens=s.max_tokens, temperature=s.temperature, top_k=s.top_k,
@@ -329,28 +379,20 @@ def write_samples(model, prep: Prepared, exp: Experiment, out: Path, device) -> 
 
 def reference_doc_loss(exp: Experiment, prep: Prepared) -> Callable[[str], np.ndarray]:
     """Train the small reference model of the model_loss scorer (random order over the training
-    split) and return a function giving each document's mean loss under it, by source name."""
+    split, the run's step function) and return a function giving each document's mean loss under
+    it, by source name."""
     cfg = exp.train
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     device = resolve_device(cfg.device)
     mcfg = model_config(exp, prep.vocab_size, preset_name=exp.reference.preset)
     mcfg = replace(mcfg, context=min(mcfg.context, exp.train.context or mcfg.context))
     total = max(1, math.ceil(exp.reference.tokens / (cfg.batch_size * mcfg.context)))
-    ref_cur = CurriculumConfig(name="reference")
-    sched = build_scheduler(prep, ref_cur, exp, 0, mcfg.context, total)
+    data = build_scheduler(prep, CurriculumConfig(name="reference"), exp, 0, mcfg.context, total)
     torch.manual_seed(0)
     model = Transformer(mcfg).to(device)
     opt = make_optimizer(model, cfg, device)
-    lrs = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, total))
-    for step in range(total):
-        x, y = sched.batch(step)
-        with autocast_for(device, cfg.dtype):
-            loss = model.loss(x.to(device), y.to(device))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float("inf"))
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        lrs.step()
+    for step, (x, y) in enumerate(prefetch(data.batch, range(total), device)):
+        train_step(model.loss, model, opt, x, y, lr_at(step, cfg, total), cfg)
 
     def doc_loss(source: str) -> np.ndarray:
         s, c = doc_losses(model, prep.sources[source].docs, prep.eot, mcfg.context, max(32, cfg.batch_size), device, cfg.dtype)
