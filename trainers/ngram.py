@@ -99,9 +99,8 @@ class NGramModel:
         """(natural-log probability, number of words) of one sentence."""
         seq = [BOS] * (self.order - 1) + words(text)
         start = self.order - 1
-        lp = 0.0
-        for i in range(start, len(seq)):
-            lp += math.log(self.prob(seq[max(0, i - self.order + 1):i], seq[i]))
+        # fsum: exactly rounded, so the same words in another order give the very same unigram score (a tie)
+        lp = math.fsum(math.log(self.prob(seq[max(0, i - self.order + 1):i], seq[i])) for i in range(start, len(seq)))
         return lp, len(seq) - start
 
     def score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -100,7 +100,7 @@ def score_ids(lm: TokenLM, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, n
     return sums, counts
 
 
-def _our_lm(name: str, model, tok, eot: int, device, batch_size: int, step=None, tokens=None) -> TokenLM:
+def model_lm(name: str, model, tok, eot: int, device, batch_size: int, step=None, tokens=None) -> TokenLM:
     model.eval()
 
     def encode(texts):
@@ -123,7 +123,7 @@ def load_run_lm(run: str | Path, device: str = "cpu", batch_size: int = 128, che
     model.load_state_dict(ck["model"])
     tok = load_tokenizer(run / "tokenizer.json")
     step = (ck.get("scheduler") or {}).get("step", ck.get("step"))
-    return _our_lm("model", model, tok, eot_id(tok), device, batch_size, step, ck.get("tokens"))
+    return model_lm("model", model, tok, eot_id(tok), device, batch_size, step, ck.get("tokens"))
 
 
 def untrained_run_lm(run: str | Path, device: str = "cpu", batch_size: int = 128) -> TokenLM:
@@ -133,7 +133,7 @@ def untrained_run_lm(run: str | Path, device: str = "cpu", batch_size: int = 128
     torch.manual_seed(int(cfg["seed"]))
     model = Transformer(ModelConfig(**cfg["model"])).to(device)
     tok = load_tokenizer(run / "tokenizer.json")
-    return _our_lm("untrained", model, tok, eot_id(tok), device, batch_size, 0, 0)
+    return model_lm("untrained", model, tok, eot_id(tok), device, batch_size, 0, 0)
 
 
 def load_hf_lm(folder: str | Path, device: str = "cpu", batch_size: int = 32, name: str = "model") -> TokenLM:
@@ -143,6 +143,7 @@ def load_hf_lm(folder: str | Path, device: str = "cpu", batch_size: int = 32, na
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     folder = Path(folder)
     try:
         tok = AutoTokenizer.from_pretrained(str(folder))
@@ -221,12 +222,12 @@ def read_vocab_list(path: str | Path) -> set[str]:
 
 
 def vocab_share(suite: Suite, vocab: set[str] | None) -> np.ndarray:
-    """Share of the words (not punctuation) of each pair, good and bad sentence together, in the vocabulary."""
+    """Share of the distinct words (not punctuation) of each pair, good and bad sentence together, in the vocabulary."""
     if vocab is None:
         return np.full(len(suite), np.nan)
     out = np.empty(len(suite))
     for i, (g, b) in enumerate(zip(suite.good, suite.bad)):
-        ws = [w for w in words(g) + words(b) if w[0].isalnum() or w[0] == "_"]
+        ws = {w for w in words(g) + words(b) if w[0].isalnum() or w[0] == "_"}
         out[i] = sum(w in vocab for w in ws) / len(ws) if ws else 1.0
     return out
 

@@ -93,7 +93,8 @@ def load_blimp(data: str | Path, paradigms: Sequence[str] | None = None) -> Suit
     if not files:
         raise ProbeError(f"{root}: no <paradigm>.jsonl files in this folder")
     suite = Suite("blimp", str(root))
-    for name in _select(sorted(files), paradigms, str(root)):
+    selected = _select(sorted(files), paradigms, str(root))
+    for name in selected:
         for n, d in _read_jsonl(files[name]):
             good, bad = d.get("sentence_good"), d.get("sentence_bad")
             if not isinstance(good, str) or not isinstance(bad, str):
@@ -104,8 +105,8 @@ def load_blimp(data: str | Path, paradigms: Sequence[str] | None = None) -> Suit
     if summary.exists():
         for _, d in _read_jsonl(summary):
             for key, label in PUBLISHED.items():
-                if d.get("UID") in files and isinstance(d.get(key), (int, float)):
-                    suite.published.setdefault(label, {})[d["UID"]] = 100.0 * float(d[key])
+                if d.get("UID") in selected and isinstance(d.get(key), (int, float)):
+                    suite.published.setdefault(label, {})[d["UID"]] = round(100.0 * float(d[key]), 6)
     return suite
 
 

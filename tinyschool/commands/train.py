@@ -80,10 +80,31 @@ def run_ablation_cli(exp, workers=None) -> dict:
                 ["curriculum", "seeds", "final mean", "final std", "final 95% CI", "best mean", "best std", "best 95% CI",
                  "tokens to target", "verdict vs " + exp.baseline],
                 [(*r, rep["verdicts"][r[0]]) for r in rep["rows"]])
+    probe_ablation_cli(exp, rep)
     if exp.evaluate.enabled:
         judge_ablation(exp, rep)
     console.print(f"report: {rep['report']}  (plot: {rep['plot']})")
     return rep
+
+
+def probe_ablation_cli(exp, rep) -> None:
+    """BLiMP (or the configured suite) on every run, a section in report.md, the held-out warning in red."""
+    from trainers.heldout import heldout_warning
+    from trainers.prepare import load_prepared
+    from tinyschool.cli import UserError
+    from trainers.probe_report import add_to_report, blimp_section, probe_ablation
+    from trainers.probe_suites import ProbeError
+
+    try:
+        suite = _guard(lambda: probe_ablation(exp, rep["runs"], log=console.print))
+    except ProbeError as e:
+        raise UserError(f"[probe] {e}") from None
+    md, rows = blimp_section(exp, suite, rep["runs"])
+    add_to_report(rep["report"], md, heldout_warning(exp, load_prepared(exp.out_dir)))
+    if rows:
+        print_table(f"ablation {exp.name}: BLiMP accuracy (%) over seeds",
+                    ["curriculum", "seeds", "mean", "std", "95% CI", "verdict vs " + exp.baseline, "in-vocabulary",
+                     "per-token", "val bpb"], rows)
 
 
 def judge_ablation(exp, rep) -> None:
