@@ -280,3 +280,16 @@ def test_report_section_and_warning_are_inserted_once(tmp_path):
     assert text.index("# Curriculum") < text.index("color:red") < text.index("## Verdicts") < text.index("## BLiMP") < text.index("## Judge")
     add_to_report(rep, [], None)
     assert "color:red" not in rep.read_text() and "## BLiMP" not in rep.read_text() and "judged" in rep.read_text()
+
+
+def test_final_bits_per_byte_is_read_when_the_trainer_logs_it_and_absent_otherwise(tmp_path):
+    import pyarrow.parquet as pq
+
+    from trainers.probe_report import _final_bpb
+
+    rows = [{"curriculum": "random", "seed": 1, "step": s, "tokens": 10 * s, "metric": m, "value": v}
+            for s, m, v in [(0, "val_loss", 5.0), (0, "val_bpb", 2.5), (9, "val_loss", 3.0), (9, "val_bpb", 1.25)]]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "metrics.parquet")
+    assert _final_bpb(tmp_path) == 1.25
+    pq.write_table(pa.Table.from_pylist([r for r in rows if r["metric"] != "val_bpb"]), tmp_path / "metrics.parquet")
+    assert _final_bpb(tmp_path) is None

@@ -130,8 +130,9 @@ def untrained_run_lm(run: str | Path, device: str = "cpu", batch_size: int = 128
     """The run's model at step 0: its config, initialised with its seed exactly as the trainer does."""
     run = Path(run)
     cfg = json.loads((run / "config.json").read_text())
+    mcfg = cfg.get("model") or torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)["model_config"]
     torch.manual_seed(int(cfg["seed"]))
-    model = Transformer(ModelConfig(**cfg["model"])).to(device)
+    model = Transformer(ModelConfig(**mcfg)).to(device)
     tok = load_tokenizer(run / "tokenizer.json")
     return model_lm("untrained", model, tok, eot_id(tok), device, batch_size, 0, 0)
 

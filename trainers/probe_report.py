@@ -118,7 +118,13 @@ def _final_bpb(run: Path) -> float | None:
     p = run / "metrics.parquet"
     if not p.exists():
         return None
-    rows = [x for x in pq.read_table(p).to_pylist() if x.get("metric") == "val_bpb"]
+    t = pq.read_table(p)
+    if "val_bpb" in t.column_names:  # a column of its own
+        vals = [v for v in t["val_bpb"].to_pylist() if v is not None]
+        return vals[-1] if vals else None
+    if "metric" not in t.column_names:
+        return None
+    rows = [x for x in t.filter(pc.equal(t["metric"], "val_bpb")).to_pylist()]  # a metric row, like val_loss
     return rows[-1]["value"] if rows else None
 
 
