@@ -60,7 +60,7 @@ def test_ablate_writes_a_report_with_statistics_plot_and_verdict(tmp_path):
     make_corpus(tmp_path / "corpus")
     exp = tmp_path / "abl.toml"
     exp.write_text(EXP.format(corpus=tmp_path / "corpus", out=tmp_path / "runs", scorer="column:word_count"))
-    r = run_cli("ablate", exp, timeout=300)
+    r = run_cli("ablate", exp, timeout=600)
     assert r.returncode == 0, r.stderr
     out = tmp_path / "runs"
     assert f"report: {out / 'report.md'}" in r.stdout.replace("\n", "")

@@ -55,6 +55,7 @@ class TokenLM:
     device: torch.device = torch.device("cpu")
     step: int | None = None
     tokens: int | None = None
+    progress: Callable[[int, int], None] | None = None  # (windows scored, windows in all) after every batch
 
     def score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         return score_ids(self, [[self.bos] + ids for ids in self.encode(list(texts))])
@@ -97,6 +98,8 @@ def score_ids(lm: TokenLM, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, n
         for r, k in enumerate(idx):
             sums[owner[k]] += per_row[r]
             counts[owner[k]] += n_row[r]
+        if lm.progress is not None:
+            lm.progress(min(b + lm.batch_size, len(order)), len(order))
     return sums, counts
 
 

@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from tinyschool.ui import console, err_console, print_table
+from tinyschool.ui import console, err_console, print_table, progress_bar
 
 LEVEL_TITLES = {"field": "field", "linguistics_term": "linguistics term", "paradigm": "paradigm", "overall": "overall"}
 
@@ -84,7 +84,12 @@ def cmd_probe(args) -> int:
             lm = load_hf_lm(folder, args.device, args.batch_size or 32)
         else:
             raise UserError(f"{folder}: neither a run folder (checkpoint.pt, tokenizer.json) nor a Hugging Face model folder (config.json)")
-        table = probe(suite, lm, untrained=untrained, ngrams=ngrams, vocab=vocab, log=log)
+        with progress_bar() as bar:
+            for m in (lm, untrained):
+                if m is not None:
+                    task = bar.add_task(f"score {m.name}", total=None)
+                    m.progress = lambda done, total, task=task: bar.update(task, completed=done, total=total)
+            table = probe(suite, lm, untrained=untrained, ngrams=ngrams, vocab=vocab, log=log)
     except ProbeError as e:
         raise UserError(str(e)) from None
     out_dir = Path(args.out) if args.out else folder
