@@ -77,6 +77,7 @@ def probe_ablation(exp: Experiment, runs: list[dict], log: Callable[[str], None]
     corpus: dict[tuple, tuple] = {}  # training-split texts -> (n-gram models, vocabulary), shared by runs
     ngram_rows: dict[tuple, object] = {}
     untrained_rows: dict[int, object] = {}
+    warned = False
     for r in sorted(runs, key=lambda r: (r["curriculum"], r["seed"])):
         run = Path(r["run"])
         lm = load_run_lm(run, device, cfg.batch_size)
@@ -89,7 +90,12 @@ def probe_ablation(exp: Experiment, runs: list[dict], log: Callable[[str], None]
             corpus[key] = (ngram_models(texts) if cfg.baselines else [], vocabulary(texts))
         ngrams, vocab = corpus.get(key, ([], None))
         parts = [probe(suite, lm, vocab=vocab)]
-        for step, path in step_checkpoints(run, cfg.probe_every):
+        steps = step_checkpoints(run, cfg.probe_every)
+        if cfg.probe_every and not steps and not warned:
+            log(f"probe: probe_every = {cfg.probe_every} but {run} keeps no step checkpoints "
+                f"({STEP_CHECKPOINTS}/step<N>.pt); the curve has the untrained and the final point")
+            warned = True
+        for step, path in steps:
             if step != lm.step:
                 parts.append(probe(suite, load_run_lm(run, device, cfg.batch_size, checkpoint=path), vocab=vocab))
         if cfg.baselines:

@@ -89,9 +89,9 @@ def run_ablation_cli(exp, workers=None) -> dict:
 
 def probe_ablation_cli(exp, rep) -> None:
     """BLiMP (or the configured suite) on every run, a section in report.md, the held-out warning in red."""
+    from tinyschool.cli import UserError
     from trainers.heldout import heldout_warning
     from trainers.prepare import load_prepared
-    from tinyschool.cli import UserError
     from trainers.probe_report import add_to_report, blimp_section, probe_ablation
     from trainers.probe_suites import ProbeError
 
