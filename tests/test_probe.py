@@ -293,3 +293,14 @@ def test_final_bits_per_byte_is_read_when_the_trainer_logs_it_and_absent_otherwi
     assert _final_bpb(tmp_path) == 1.25
     pq.write_table(pa.Table.from_pylist([r for r in rows if r["metric"] != "val_bpb"]), tmp_path / "metrics.parquet")
     assert _final_bpb(tmp_path) is None
+
+
+def test_probe_every_picks_the_step_checkpoints_on_its_schedule(tmp_path):
+    from trainers.probe_report import step_checkpoints
+
+    (tmp_path / "checkpoints").mkdir()
+    for s in (10, 15, 20):
+        (tmp_path / "checkpoints" / f"step{s:06d}.pt").write_bytes(b"")
+    assert [s for s, _ in step_checkpoints(tmp_path, 5)] == [10, 15, 20]
+    assert [s for s, _ in step_checkpoints(tmp_path, 10)] == [10, 20]
+    assert step_checkpoints(tmp_path, 0) == [] and step_checkpoints(tmp_path / "none", 5) == []
