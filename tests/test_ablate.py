@@ -43,6 +43,8 @@ max_tokens = 5
 [evaluate]
 count = 1
 max_tokens = 12
+[probe]
+paradigms = ["anaphor_gender_agreement"]
 [[curricula]]
 name = "random"
 [[curricula]]
@@ -58,7 +60,7 @@ def test_ablate_writes_a_report_with_statistics_plot_and_verdict(tmp_path):
     make_corpus(tmp_path / "corpus")
     exp = tmp_path / "abl.toml"
     exp.write_text(EXP.format(corpus=tmp_path / "corpus", out=tmp_path / "runs", scorer="column:word_count"))
-    r = run_cli("ablate", exp, timeout=300)
+    r = run_cli("ablate", exp, timeout=600)
     assert r.returncode == 0, r.stderr
     out = tmp_path / "runs"
     assert f"report: {out / 'report.md'}" in r.stdout.replace("\n", "")
@@ -77,6 +79,11 @@ def test_ablate_writes_a_report_with_statistics_plot_and_verdict(tmp_path):
             assert j == (10, 1)  # 1 completion + 9 reference texts
     png = (out / "loss.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    # BLiMP (one paradigm here) on every run, with the n-gram and untrained baselines, a table and a plot
+    blimp = report.split("## BLiMP")[1]
+    assert "| random | 3 |" in blimp and "| easy-to-hard | 3 |" in blimp and "5-gram (interpolated Kneser-Ney" in blimp
+    assert (out / "blimp.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert duckdb.connect().execute(f"SELECT count(DISTINCT scorer) FROM '{out}/random/seed1/probes.parquet'").fetchone()[0] == 5
     con = duckdb.connect()
     n, seeds = con.execute(f"SELECT count(*), count(DISTINCT seed) FROM '{out}/summary.parquet'").fetchone()
     assert (n, seeds) == (6, 3)

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ablate": ("tinyschool.commands.train", "run every curriculum x seed of an experiment in parallel and write a report"),
     "evaluate": ("tinyschool.commands.evaluate", "grade a trained run's story completions with an LLM judge"),
     "eval-prompts": ("tinyschool.commands.evaluate", "write story beginnings taken from a corpus's held-out documents"),
+    "probe": ("tinyschool.commands.probe", "score a model on grammatical minimal pairs (BLiMP, or any JSONL of good/bad pairs)"),
 }
 
 

@@ -11,6 +11,7 @@ from typing import Callable
 import torch
 
 from trainers.config import Experiment
+from trainers.heldout import heldout_warning
 from trainers.model import Transformer
 from trainers.prepare import prepare
 from trainers.report import write_report
@@ -49,6 +50,8 @@ def plan(exp: Experiment, workers: int | None = None) -> tuple[list[tuple[str, i
 def run_ablation(exp: Experiment, workers: int | None = None, on_done: Callable[[dict], None] | None = None,
                  log: Callable[[str], None] = lambda s: None) -> dict:
     prep = prepare(exp, log)
+    if (warn := heldout_warning(exp, prep)) is not None:
+        log(f"warning: {warn}")
     jobs, w, threads = plan(exp, workers)
     log(f"{len(jobs)} runs ({len(exp.curricula)} curricula x {len(exp.seeds)} seeds), {w} at a time, {threads} torch thread(s) each")
     data = exp.model_dump(mode="json")

@@ -97,6 +97,19 @@ class EvaluateConfig(_Strict):
     judges: list[dict[str, Any]] = Field(default_factory=list, description="backend tables (name, model, base_url...); none: the embedded model")
 
 
+class ProbeConfig(_Strict):
+    """Minimal-pair probes (BLiMP) of every run of an ablation (`tinyschool ablate`)."""
+
+    enabled: bool = True
+    suite: str = Field("blimp", description="blimp, or pairs (a JSONL of good/bad pairs)")
+    data: str | None = Field(None, description="the suite's folder or file; default: ../shared/data/blimp or data/blimp, "
+                                               "relative to the working directory or the repository, if there")
+    paradigms: list[str] = Field(default_factory=list, description="a subset of paradigms (default: all)")
+    probe_every: int = Field(0, ge=0, description="steps between probes for learning curves (needs step checkpoints)")
+    baselines: bool = Field(True, description="unigram, bigram, 5-gram and the untrained model beside every run")
+    batch_size: int = Field(128, gt=0)
+
+
 class Experiment(_Strict):
     name: str
     description: str = ""
@@ -106,6 +119,8 @@ class Experiment(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
     workers: int | None = Field(None, gt=0)
     heldout: float = Field(0.1, gt=0, lt=1)
+    min_heldout_docs: int = Field(50, ge=0, description="fewer evaluated held-out documents: a warning, in red in the report")
+    min_heldout_tokens: int = Field(20_000, ge=0, description="fewer evaluated held-out tokens: the same warning")
     scorer: str = Field("word_rarity", description="default scorer, and the one that buckets validation by difficulty")
     buckets: int = Field(3, ge=1, le=10)
     baseline: str = "random"
@@ -116,6 +131,7 @@ class Experiment(_Strict):
     reference: ReferenceConfig = Field(default_factory=ReferenceConfig)
     samples: SamplesConfig = Field(default_factory=SamplesConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    probe: ProbeConfig = Field(default_factory=ProbeConfig)
     curricula: list[CurriculumConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -15,8 +15,11 @@ from tinyschool.evaluate import (
 from tinyschool.ui import console, print_table, progress_bar
 from trainers.ablate import plan, run_ablation
 from trainers.config import ExperimentError, load_experiment
+from trainers.heldout import heldout_warning
 from trainers.judge import judge_section
-from trainers.prepare import prepare
+from trainers.prepare import load_prepared, prepare
+from trainers.probe_report import add_to_report, blimp_section, probe_ablation
+from trainers.probe_suites import ProbeError
 from trainers.train import TrainError, run_dir, train_run
 
 
@@ -84,10 +87,25 @@ def run_ablation_cli(exp, workers=None) -> dict:
                 ["curriculum", "seeds", "final mean", "final std", "final 95% CI", "best mean", "best std", "best 95% CI",
                  "tokens to target", "verdict vs " + exp.baseline],
                 [(*r, rep["verdicts"][r[0]]) for r in rep["rows"]])
+    probe_ablation_cli(exp, rep)
     if exp.evaluate.enabled:
         judge_ablation(exp, rep)
     console.print(f"report: {rep['report']}  (plot: {rep['plot']})")
     return rep
+
+
+def probe_ablation_cli(exp, rep) -> None:
+    """BLiMP (or the configured suite) on every run, a section in report.md, the held-out warning in red."""
+    try:
+        suite = _guard(lambda: probe_ablation(exp, rep["runs"], log=console.print))
+    except ProbeError as e:
+        raise UserError(f"[probe] {e}") from None
+    md, rows = blimp_section(exp, suite, rep["runs"])
+    add_to_report(rep["report"], md, heldout_warning(exp, load_prepared(exp.out_dir)))
+    if rows:
+        print_table(f"ablation {exp.name}: BLiMP accuracy (%) over seeds",
+                    ["curriculum", "seeds", "mean", "std", "95% CI", "verdict vs " + exp.baseline, "in-vocabulary",
+                     "per-token", "val bpb"], rows)
 
 
 def judge_ablation(exp, rep) -> None:
