@@ -11,7 +11,6 @@ Written for DuckDB 2.0 (`duckdb>=2.0,<3` in pyproject.toml): `get_table_names`,
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import duckdb
