@@ -14,6 +14,7 @@ from generators.runner import GenerationStats
 from generators.templates import load_template
 from tinyschool.commands.annotate import annotate_stage
 from tinyschool.executors import make_executor
+from tinyschool.quality import corpus_quality, quality_rows
 from tinyschool.recipe import Recipe
 from tinyschool.ui import console, print_table, progress_bar
 
@@ -57,6 +58,9 @@ def generate_stage(recipe: Recipe, corpus: Corpus, args: Any = None) -> Generati
 
 def summary_stage(recipe: Recipe, corpus: Corpus, args: Any = None) -> None:
     print_stats(corpus)
+    q = corpus_quality(corpus)  # issue #15: how child-like the kept stories are
+    if q and recipe.template.startswith("tinystories"):
+        print_table("story quality (annotated)", ["", "value"], quality_rows(q))
 
 
 def print_stats(corpus: Corpus) -> None:
