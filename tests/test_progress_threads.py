@@ -55,6 +55,8 @@ def test_progress_lines_from_a_real_piped_process():
 def test_threads_share_the_cores(tmp_path):
     assert threads_for(2, 1) == 2 and threads_for(2, 2) == 1 and threads_for(16, 3) == 5 and threads_for(1, 4) == 1
     assert threads_for(8, 2, fixed=3) == 3
+    assert threads_for(2, 1, others_load=0.2) == 2 and threads_for(2, 1, others_load=1.0) == 1
+    assert threads_for(16, 2, others_load=12.0) == 4 and threads_for(2, 1, others_load=17.0) == 1
     reg = WorkerRegistry(tmp_path / "workers")
     reg.register()
     assert reg.live() == 1
