@@ -78,7 +78,7 @@ LEVELS: dict[str, Level] = {
     ),
     "gre": Level(
         name="gre",
-        description="about 1,500 GRE-level words: rare (Zipf 1.5-3.2), mostly abstract, known to educated adults",
+        description="about 1,500 GRE-level words: rare (Zipf 1.8-3.2), mostly abstract, known to educated adults",
         quota={"NOUN": 600, "VERB": 400, "ADJ": 500},
         min_conc={"NOUN": 1.0, "VERB": 1.0, "ADJ": 1.0},
         min_zipf={"NOUN": 1.8, "VERB": 1.8, "ADJ": 1.8},

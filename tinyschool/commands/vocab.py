@@ -15,7 +15,7 @@ def register(sub) -> None:
     b = vs.add_parser("build", help="build a vocabulary of nouns, verbs and adjectives at a reading level")
     b.add_argument("--level", default="child", choices=list(LEVEL_FILES),
                    help="child (default: everyday words of a 3-4-year-old), early_reader, gre")
-    b.add_argument("--size", type=int, default=None, help="number of lemmas (default: the level's own, 1,370 for child)")
+    b.add_argument("--size", type=int, default=None, help="number of lemmas (default: the level's own, 1,300 for child)")
     b.add_argument("--aoa", default=None, help="age-of-acquisition norms (CSV/TSV with a word and an AoA column, "
                                                 "e.g. Kuperman et al. 2012): keep only words acquired by --max-age")
     b.add_argument("--max-age", type=float, default=None, help="with --aoa: the oldest age of acquisition kept (years)")
