@@ -35,7 +35,11 @@ from filters.decontam import EvalIndex, EvalSetError
 from filters.dedup_shuffle import dedup_columns
 from filters.minhash import MinHasher, shingle_hashes
 from filters.registry import build_annotators
+from filters.select import COLUMNS as SELECT_COLUMNS
+from filters.select import select_best
 from filters.text import Doc, decode_text, normalized_text, parse_slots
+from filters.trim import COLUMN as TRIM_COLUMN
+from filters.trim import replace_text, trim_docs
 
 STAGE_VERSION = 2  # 2: token hashes became a byte polynomial (so a batch hashes in numpy)
 WORK_DIR = ".annotate"
@@ -108,6 +112,8 @@ def annotate_table(table: pa.Table, state: dict[str, Any]) -> tuple[pa.Table, np
     annotators = state["annotators"]
     eval_index = state["eval"]
     docs, _, _ = _read_docs(table)
+    # trim_unfinished: stories cut by max_tokens are cut back to their last sentence (filters/trim.py)
+    docs, trimmed, trimmed_text = trim_docs(cfg.degenerate.trim_unfinished, cfg.length.min_words, docs)
     cols: dict[str, list] = {"id": [d.id for d in docs]}
     types: dict[str, pa.DataType] = {"id": pa.string()}
     for a in annotators:
@@ -136,7 +142,13 @@ def annotate_table(table: pa.Table, state: dict[str, Any]) -> tuple[pa.Table, np
         shingle_sets.append(shingle_hashes(d, cfg.dedup.shingle_size))
         d.release()
     sigs = state["hasher"].signatures(shingle_sets)
-    out = pa.table({**{c: pa.array(v, type=types[c]) for c, v in cols.items()},
+    # best-of-k: one document per prompt is kept, the others marked not selected (filters/select.py)
+    reasons, picked = select_best(cfg.select, cols["id"], [d.prompt for d in docs], cols, reasons)
+    extra = {c: pa.array(v, SELECT_COLUMNS[c]) for c, v in picked.items()}
+    if cfg.degenerate.trim_unfinished:
+        extra[TRIM_COLUMN] = pa.array(trimmed, pa.int64())
+        extra["_text"] = pa.array(trimmed_text, pa.string())
+    out = pa.table({**{c: pa.array(v, type=types[c]) for c, v in cols.items()}, **extra,
                     "_reason": pa.array(reasons, pa.string()), "_key": pa.array(keys, pa.string()),
                     "_has_words": pa.array(has_words, pa.bool_())})
     return out, sigs
@@ -175,6 +187,8 @@ def write_shard(spec: tuple[str, str], task: tuple[str, list[int], list]) -> tup
     _, texts, repaired = _read_docs(raw)
     if repaired:  # invalid UTF-8 becomes U+FFFD in annotated (raw keeps the bytes)
         raw = raw.set_column(raw.column_names.index("text"), "text", pa.array(texts, pa.string()))
+    if "_text" in metrics.column_names:  # trimmed stories (filters/trim.py); raw keeps the original
+        raw = replace_text(raw, metrics.column("_text").to_pylist())
     reasons = metrics.column("_reason").to_pylist()
     final = [r or d for r, d in zip(reasons, dedup_cols["dedup_reason"])]
     keep = [r is None for r in final]

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from filters.registry import ANNOTATORS, annotator_class
+from filters.select import SelectConfig
 
 
 class DedupConfig(BaseModel):
@@ -52,6 +53,7 @@ def _build() -> type[BaseModel]:
         fields[name] = (cls, Field(default_factory=cls))
     fields["dedup"] = (DedupConfig, Field(default_factory=DedupConfig))
     fields["decontam"] = (DecontamConfig, Field(default_factory=DecontamConfig))
+    fields["select"] = (SelectConfig, Field(default_factory=SelectConfig))  # best-of-k (filters/select.py)
     return create_model("FilterConfig", __config__=ConfigDict(extra="forbid"),
                         __doc__="Every threshold of the cleaning stage (the recipe's [filters] table).", **fields)
 

@@ -12,6 +12,10 @@ from functools import lru_cache
 ANNOTATORS: dict[str, str] = {
     "degenerate": "filters.degenerate:DegenerateAnnotator",
     "length": "filters.length:LengthAnnotator",
+    "instruction_echo": "filters.instruction_echo:InstructionEchoAnnotator",
+    "junk": "filters.junk:JunkAnnotator",
+    "gopher_quality": "filters.gopher_quality:GopherQualityAnnotator",
+    "dictionary": "filters.dictionary:DictionaryAnnotator",
     "repetition": "filters.repetition:RepetitionAnnotator",
     "diversity": "filters.diversity:DiversityAnnotator",
     "readability": "filters.readability:ReadabilityAnnotator",

@@ -10,7 +10,6 @@ without the regex: ASCII text is tokenized as a byte array and every token hashe
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field

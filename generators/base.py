@@ -36,6 +36,8 @@ class Request:
     prefill: str = ""
     # JSON schema the answer must match (structured output); None for free text
     json_schema: dict[str, Any] | None = None
+    # constraint-aware decoding (generators.constrain.Constraint); None: the plain sampler
+    constraint: Any = None
 
     def user_prompt(self) -> str:
         return "\n\n".join(m["content"] for m in self.messages if m["role"] == "user")
@@ -51,6 +53,8 @@ class Request:
             "sampling": asdict(self.sampling),
             "json_schema": self.json_schema,
         }
+        if self.constraint is not None:  # only then: keys of unconstrained requests stay as they were
+            payload["constraint"] = self.constraint.as_key()
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 

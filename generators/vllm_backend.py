@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from generators import structured
 from generators.base import BackendError, Completion, OnResult, Request
+from generators.constrain import VLLMLogitsProcessor
 from generators.openai_backend import render_plain
 
 INSTALL_HINT = "pip install 'tinyschool[vllm]' on a machine with a CUDA GPU"
@@ -90,6 +91,13 @@ class VLLMBackend:
             kw["stop"] = list(s.stop)
         if r.json_schema is not None:
             kw.update(_guided(r.json_schema))
+        if r.constraint is not None:  # vocab_bias / required_bias (generators/constrain.py)
+            if "logits_processors" not in getattr(SamplingParams, "__struct_fields__", ()) and \
+                    "logits_processors" not in getattr(SamplingParams, "__annotations__", {}):
+                raise BackendError("backend vllm: this vLLM version has no per-request logits processors; "
+                                   "set [sampling] vocab_bias = 0 and required_bias = 0")
+            tok = self._ensure().get_tokenizer()
+            kw["logits_processors"] = [VLLMLogitsProcessor(r.constraint, tok, s.max_tokens)]
         return SamplingParams(**kw)
 
     def generate(self, requests: Sequence[Request], progress: Any = None, on_result: OnResult | None = None) -> list[Completion]:

@@ -73,3 +73,26 @@ def test_vllm_generates():
         assert c.prompt_tokens > 0 and c.completion_tokens > 0 and c.created_at > 0
     assert first[4].text.startswith("Once upon a time")
     assert first[5].ok  # guided decoding gave JSON that passed validation
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (_has_vllm() and _has_gpu() and os.environ.get("TINYSCHOOL_VLLM_MODEL")),
+                    reason="needs vLLM, a CUDA GPU and a local model folder in TINYSCHOOL_VLLM_MODEL")
+def test_vllm_constrained_decoding():
+    """Issue 15.2 on vLLM: the same logits processor keeps the words in the vocabulary's closure."""
+    import re
+
+    from generators.constrain import closure, constraint_for
+
+    vocab = str(REPO / "prompts" / "vocab" / "default.tsv")
+    slots = {"verb": "jump", "noun": "frog", "adjective": "happy"}
+    b = make_backend("vllm", model=os.environ["TINYSCHOOL_VLLM_MODEL"], gpu_memory_utilization=0.5, max_model_len=2048)
+    r = Request(id="c", messages=({"role": "user", "content": "Write a story with big, complicated words."},),
+                sampling=Sampling(max_tokens=60, seed=3, temperature=0.8), prefill="Once upon a time,",
+                constraint=constraint_for(slots, vocab, 50.0, 6.0))
+    c = b.generate([r])[0]
+    b.close()
+    assert c.ok, c.error
+    allowed = closure(vocab)
+    outside = [w for w in re.findall(r"[a-z]+", c.text.lower()) if w not in allowed and len(w) > 1]
+    assert len(outside) <= 1, (outside, c.text)

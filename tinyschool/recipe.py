@@ -44,6 +44,11 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         recipe = Recipe.model_validate(data)
     except ValidationError as e:
         raise RecipeError(format_validation_error(path, e)) from None
+    # best-of-k is decided at cleaning time: the filters see the recipe's `select` and k
+    if recipe.select == "best":
+        recipe.filters.select.mode = "best"
+    if recipe.samples_per_prompt > 1:
+        recipe.filters.select.group_size = recipe.samples_per_prompt
     try:
         load_template(recipe.template)
     except TemplateError as e:

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from curricula import corpus_signature, load_documents, make_scorer, split_heldout
 from trainers.config import Experiment
-from trainers.tokenizer import encode_many, eot_id, load_tokenizer, train_tokenizer
+from trainers.tokenizer import encode_many, eot_id, train_tokenizer
 
 
 def score_column(spec: str) -> str:

@@ -5,11 +5,15 @@ from typing import Any
 
 from corpora import STAGES, Corpus
 from corpora.query import CorpusViews
+from tinyschool.quality import corpus_quality, quality_rows
 from tinyschool.ui import print_table
 
 
 def summary_stage(recipe, corpus: Corpus, args: Any = None) -> None:
     print_stats(corpus)
+    q = corpus_quality(corpus)  # how child-like the kept stories are
+    if q and recipe.template.startswith("tinystories"):
+        print_table("story quality (annotated)", ["", "value"], quality_rows(q))
 
 
 def print_stats(corpus: Corpus) -> None:

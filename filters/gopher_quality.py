@@ -1,0 +1,82 @@
+"""Gopher's quality rules (Rae et al. 2021, "Scaling Language Models", appendix A.1.1), with the
+published defaults. Words are whitespace-separated tokens, as in the paper.
+
+ - word count between 50 and 100,000                     (`gopher_word_count`)
+ - mean word length between 3 and 10 characters          (`mean_word_length`, punctuation stripped)
+ - symbol-to-word ratio at most 0.1, for "#" and ellipses  (`symbol_word_ratio`)
+ - at most 90% of lines starting with a bullet point      (`bullet_lines_frac`)
+ - at most 30% of lines ending with an ellipsis           (`ellipsis_lines_frac`)
+ - at least 80% of words with an alphabetic character     (`alpha_words_frac`)
+ - at least 2 of the stop words the, be, to, of, and, that, have, with  (`stop_word_count`)
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+from pydantic import Field
+
+from filters.base import Annotator, AnnotatorConfig
+
+STOP_WORDS = frozenset(["the", "be", "to", "of", "and", "that", "have", "with"])
+BULLETS = ("•", "●", "○", "▪", "▫", "■", "□", "◦", "‣", "⁃", "-", "*", "–", "—")
+ELLIPSES = ("...", "…")
+_PUNCT = "\"'“”‘’.,!?;:()[]{}<>-–—…*_"
+
+
+class GopherQualityConfig(AnnotatorConfig):
+    min_words: int = Field(50, ge=0)
+    max_words: int = Field(100_000, ge=1)
+    min_mean_word_length: float = Field(3.0, ge=0)
+    max_mean_word_length: float = Field(10.0, gt=0)
+    max_symbol_word_ratio: float = Field(0.1, ge=0)
+    max_bullet_lines_frac: float = Field(0.9, ge=0, le=1)
+    max_ellipsis_lines_frac: float = Field(0.3, ge=0, le=1)
+    min_alpha_words_frac: float = Field(0.8, ge=0, le=1)
+    min_stop_words: int = Field(2, ge=0)
+
+
+def gopher_metrics(text: str) -> dict[str, Any]:
+    words = text.split()
+    n = len(words)
+    stripped = [w.strip(_PUNCT) for w in words]
+    stripped = [w for w in stripped if w]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    symbols = text.count("#") + text.count("...") + text.count("…")
+    low = [w.lower().strip(_PUNCT) for w in words]
+    return {
+        "gopher_word_count": n,
+        "mean_word_length": sum(map(len, stripped)) / len(stripped) if stripped else 0.0,
+        "symbol_word_ratio": symbols / n if n else 0.0,
+        "bullet_lines_frac": sum(ln.startswith(BULLETS) for ln in lines) / len(lines) if lines else 0.0,
+        "ellipsis_lines_frac": sum(ln.endswith(ELLIPSES) for ln in lines) / len(lines) if lines else 0.0,
+        "alpha_words_frac": sum(any(c.isalpha() for c in w) for w in words) / n if n else 0.0,
+        "stop_word_count": sum(w in STOP_WORDS for w in low),
+    }
+
+
+class GopherQualityAnnotator(Annotator):
+    name = "gopher_quality"
+    Config = GopherQualityConfig
+    columns = {"gopher_word_count": pa.int64(), "mean_word_length": pa.float64(), "symbol_word_ratio": pa.float64(),
+               "bullet_lines_frac": pa.float64(), "ellipsis_lines_frac": pa.float64(),
+               "alpha_words_frac": pa.float64(), "stop_word_count": pa.int64()}
+
+    def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
+        v = gopher_metrics(doc.text)
+        c = self.cfg
+        if not c.min_words <= v["gopher_word_count"] <= c.max_words:
+            return v, "gopher_quality:word_count"
+        if not c.min_mean_word_length <= v["mean_word_length"] <= c.max_mean_word_length:
+            return v, "gopher_quality:mean_word_length"
+        if v["symbol_word_ratio"] > c.max_symbol_word_ratio:
+            return v, "gopher_quality:symbol_word_ratio"
+        if v["bullet_lines_frac"] > c.max_bullet_lines_frac:
+            return v, "gopher_quality:bullet_lines"
+        if v["ellipsis_lines_frac"] > c.max_ellipsis_lines_frac:
+            return v, "gopher_quality:ellipsis_lines"
+        if v["alpha_words_frac"] < c.min_alpha_words_frac:
+            return v, "gopher_quality:alpha_words"
+        if v["stop_word_count"] < c.min_stop_words:
+            return v, "gopher_quality:stop_words"
+        return v, None

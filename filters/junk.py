@@ -1,0 +1,71 @@
+"""Web and chat junk in a story: emoji, URLs (and URL fragments), hashtags, @handles, dates and
+stray symbols.
+
+Columns: `emoji_count`, `url_count`, `hashtag_count` (hashtags and @handles), `date_count`, and
+`symbol_frac`: the share of non-space characters that are neither letters, digits nor ordinary
+prose punctuation. Defaults drop a story with any emoji, URL, hashtag or date (a children's story
+has none) or with more than 2% symbols.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+import pyarrow as pa
+from pydantic import Field
+
+from filters.base import Annotator, AnnotatorConfig
+
+URL_RE = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|org|net|io|co|edu|gov|ly|me|html?|php)\b", re.IGNORECASE)
+HASHTAG_RE = re.compile(r"(?<![\w&])[#@][A-Za-z_]\w*")
+MONTHS = "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|july|august|september|october|november|december"
+DATE_RE = re.compile(
+    r"\b\d{4}-\d{1,2}-\d{1,2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b"
+    rf"|\b(?:{MONTHS})\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}\b|\b\d{{1,2}}(?:st|nd|rd|th)? (?:{MONTHS}),? \d{{4}}\b"
+    r"|\b(?:19|20)\d{2}\b",
+    re.IGNORECASE)
+PROSE = set(".,!?;:'\"()-–—…‘’“”")
+
+
+def is_emoji(ch: str) -> bool:
+    o = ord(ch)
+    return (0x1F000 <= o <= 0x1FAFF or 0x2600 <= o <= 0x27BF or 0x2B00 <= o <= 0x2BFF or 0xFE0F == o
+            or unicodedata.category(ch) == "So")
+
+
+def junk_metrics(text: str) -> dict[str, Any]:
+    chars = [c for c in text if not c.isspace()]
+    symbols = sum(1 for c in chars if not c.isalnum() and c not in PROSE)
+    return {
+        "emoji_count": sum(1 for c in chars if is_emoji(c)),
+        "url_count": len(URL_RE.findall(text)),
+        "hashtag_count": len(HASHTAG_RE.findall(text)),
+        "date_count": len(DATE_RE.findall(text)),
+        "symbol_frac": symbols / len(chars) if chars else 0.0,
+    }
+
+
+class JunkConfig(AnnotatorConfig):
+    max_emoji: int | None = Field(0, ge=0, description="drop above this many emoji (None: annotate only)")
+    max_urls: int | None = Field(0, ge=0)
+    max_hashtags: int | None = Field(0, ge=0, description="hashtags and @handles")
+    max_dates: int | None = Field(0, ge=0, description="calendar dates and years (1900-2099)")
+    max_symbol_frac: float | None = Field(0.02, ge=0, le=1, description="share of non-space characters that are symbols")
+
+
+class JunkAnnotator(Annotator):
+    name = "junk"
+    Config = JunkConfig
+    columns = {"emoji_count": pa.int64(), "url_count": pa.int64(), "hashtag_count": pa.int64(),
+               "date_count": pa.int64(), "symbol_frac": pa.float64()}
+
+    def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
+        v = junk_metrics(doc.text)
+        c = self.cfg
+        for col, limit, reason in (("emoji_count", c.max_emoji, "emoji"), ("url_count", c.max_urls, "url"),
+                                   ("hashtag_count", c.max_hashtags, "hashtag"), ("date_count", c.max_dates, "date"),
+                                   ("symbol_frac", c.max_symbol_frac, "symbols")):
+            if limit is not None and v[col] > limit:
+                return v, f"junk:{reason}"
+        return v, None

@@ -1,0 +1,354 @@
+"""Constraint-aware decoding: bias a decoder toward a vocabulary and toward the prompt's required words.
+
+Two knobs of the recipe's `[sampling]` table, both off (0) by default, which keeps the sampler exactly
+as it was:
+ - `vocab_bias`: subtracted from the logit of every token that would start or continue a word outside
+   the vocabulary's *closure*: the vocabulary's lemmas and their inflections (regular endings plus
+   spaCy's irregular forms: "ran", "mice"), function words (spaCy's stop words), a few interjections
+   and narrative adverbs, the words of the prompt lists (names, settings, openings), and every word of
+   the prompt's slots. A token that would end a word which is only a prefix of an allowed word ("pupp")
+   is penalised the same way. Punctuation, digits and whitespace are never penalised.
+ - `required_bias`: added to the logit of the first token of each required word (the `verb`, `noun`
+   and `adjective` slots, in any of their forms, with a leading space, lower or capitalised) and then
+   to the next token of that word's spelling, until the word has appeared; it grows linearly to twice
+   its value as the answer approaches `max_tokens`, so that a required word comes before the end.
+
+Word-level tables are built once per (tokenizer, vocabulary) and cached: for every token, whether it
+starts a word, continues one, or is neutral, and its letters; the set of all prefixes of allowed words;
+a boolean mask over word-start tokens. Continuation masks are computed per partial word and cached
+(a children's corpus has few distinct partial words), so a decoding step costs a few tensor ops.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import prompts
+from corpora.vocab import read_vocab
+from generators.vocab import load_spacy
+
+DEFAULT_REQUIRED_SLOTS = ("verb", "noun", "adjective")
+# always allowed: interjections and narrative words a children's story needs that are not in spaCy's
+# stop words and are not nouns, verbs or adjectives
+EXTRA_ALLOWED = """
+oh wow yay hooray hello hi bye goodbye okay ok yes no please sorry thanks mr mrs ms miss
+suddenly finally quickly slowly softly gently happily sadly together away again outside inside
+today tomorrow yesterday tonight soon later always never sometimes maybe really very too also
+once upon time day one two three four five six seven eight nine ten first next then after
+""".split()
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """What one request asks of the decoder (None on a request: no constraint)."""
+
+    vocab_path: str
+    vocab_digest: str
+    vocab_bias: float = 0.0
+    required_bias: float = 0.0
+    required: tuple[str, ...] = ()
+    allowed_extra: tuple[str, ...] = ()  # words of the prompt's slots
+
+    def as_key(self) -> dict[str, Any]:
+        return {"vocab": self.vocab_digest, "vocab_bias": self.vocab_bias, "required_bias": self.required_bias,
+                "required": list(self.required), "allowed_extra": list(self.allowed_extra)}
+
+
+def slot_words(slots: dict[str, Any]) -> list[str]:
+    out: set[str] = set()
+    for value in slots.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                out.update(w.lower() for w in _WORD.findall(item))
+    return sorted(out)
+
+
+@lru_cache(maxsize=8)
+def _digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def constraint_for(slots: dict[str, Any], vocab_path: str | Path | None, vocab_bias: float, required_bias: float,
+                   required_slots: Sequence[str] = DEFAULT_REQUIRED_SLOTS) -> Constraint | None:
+    """The constraint of one plan item, or None when both biases are 0 or there is no vocabulary."""
+    if (not vocab_bias and not required_bias) or vocab_path is None:
+        return None
+    required = tuple(str(slots[s]).lower() for s in required_slots if isinstance(slots.get(s), str))
+    return Constraint(str(vocab_path), _digest(str(vocab_path)), float(vocab_bias), float(required_bias),
+                      required, tuple(slot_words(slots)))
+
+
+# ---- the closure of a vocabulary ------------------------------------------------------------------
+def _regular_forms(w: str, pos: str) -> set[str]:
+    forms = {w}
+    cons = len(w) >= 3 and w[-1] not in "aeiouwxy" and w[-2] in "aeiou" and w[-3] not in "aeiou"
+    if pos in ("NOUN", "VERB"):
+        if w.endswith(("s", "x", "z", "ch", "sh", "o")):
+            forms.add(w + "es")
+        elif w.endswith("y") and len(w) > 2 and w[-2] not in "aeiou":
+            forms.add(w[:-1] + "ies")
+        else:
+            forms.add(w + "s")
+    if pos == "VERB":
+        if w.endswith("e"):
+            forms |= {w + "d", w[:-1] + "ing"}
+        elif w.endswith("y") and len(w) > 2 and w[-2] not in "aeiou":
+            forms |= {w[:-1] + "ied", w + "ing"}
+        else:
+            forms |= {w + "ed", w + "ing"}
+            if cons:
+                forms |= {w + w[-1] + "ed", w + w[-1] + "ing"}
+        forms |= {w + "er", w + "ers"}  # run -> runner is close enough for a child; play -> player
+    if pos == "ADJ":
+        if w.endswith("e"):
+            forms |= {w + "r", w + "st", w[:-1] + "ly", w + "ly"}
+        elif w.endswith("y") and len(w) > 2:
+            forms |= {w[:-1] + "ier", w[:-1] + "iest", w[:-1] + "ily"}
+        else:
+            forms |= {w + "er", w + "est", w + "ly"}
+            if cons:
+                forms |= {w + w[-1] + "er", w + w[-1] + "est"}
+    return forms
+
+
+@lru_cache(maxsize=4)
+def closure(vocab_path: str) -> frozenset[str]:
+    """Every lower-case word form the constraint allows for this vocabulary (see the module docstring)."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    v = read_vocab(vocab_path)
+    allowed: set[str] = set()
+    lemmas = {}
+    for lemma, pos, _ in v.entries:
+        allowed |= _regular_forms(lemma, pos)
+        lemmas.setdefault(lemma, set()).add(pos)
+    exc = load_spacy().get_pipe("lemmatizer").lookups.get_table("lemma_exc")
+    for pos in ("noun", "verb", "adj"):
+        for form, ls in exc[pos].items():
+            if any(lem in lemmas for lem in ls) and form.isalpha():
+                allowed.add(form)
+    for w in STOP_WORDS:
+        allowed |= {w, *(_WORD.findall(w))}
+    allowed |= set(EXTRA_ALLOWED)
+    for name in ("names", "settings", "openings"):
+        path = prompts.ROOT / "lists" / f"{name}.txt"
+        if path.exists():
+            allowed |= {w.lower() for w in _WORD.findall(path.read_text())}
+    return frozenset(w.lower() for w in allowed if w)
+
+
+def _prefixes(words: Iterable[str]) -> frozenset[str]:
+    return frozenset(w[:k] for w in words for k in range(1, len(w) + 1))
+
+
+# ---- token tables --------------------------------------------------------------------------------
+START, CONT, NEUTRAL, APOS, CONT_END = 1, 2, 0, 3, 4
+
+
+class TokenTables:
+    """Per-tokenizer, per-vocabulary tables (build once, reuse for every batch)."""
+
+    def __init__(self, tok, vocab_path: str, size: int):
+        import torch
+
+        self.size = size
+        self.allowed = closure(vocab_path)
+        self.prefixes = _prefixes(self.allowed)
+        kinds = [NEUTRAL] * size
+        letters = [""] * size
+        for i in range(min(size, len(tok))):
+            s = tok.decode([i])
+            if not s:
+                continue
+            if s[0] == " " and len(s) > 1 and s[1:].isalpha() and s[1:].isascii():
+                kinds[i], letters[i] = START, s[1:].lower()
+            elif s.isalpha() and s.isascii():
+                kinds[i], letters[i] = CONT, s.lower()
+            elif s[0] in "'’":
+                kinds[i] = APOS
+            elif s[0].isalpha() and s.isascii():  # "mom." - letters then punctuation: ends its word, never penalised
+                m = _WORD.match(s)
+                kinds[i], letters[i] = CONT_END, (m.group(0).lower() if m else "")
+        self.kinds = kinds
+        self.letters = letters
+        kt = torch.tensor(kinds)
+        self.is_cont = kt == CONT
+        self.ends_word = ~self.is_cont  # any token but a continuation ends the current word
+        bad_start = torch.zeros(size, dtype=torch.bool)
+        for i, k in enumerate(kinds):
+            if k == START and letters[i] not in self.prefixes:
+                bad_start[i] = True
+        self.bad_start = bad_start
+        self.cont_ids = [i for i, k in enumerate(kinds) if k == CONT and letters[i]]
+        self._cont_letters = {}
+        for i in self.cont_ids:
+            self._cont_letters.setdefault(letters[i], []).append(i)
+        self._bad_cont: dict[str, Any] = {}
+        self._sorted = sorted(self.allowed)
+        self.tok = tok
+        self._seqs: dict[str, list[list[int]]] = {}
+        self._moved: dict[tuple[int, str], Any] = {}
+
+    def on(self, mask, device):
+        """`mask` on `device` (the CPU tables themselves on the CPU; GPU copies are cached by identity)."""
+        if device.type == "cpu":
+            return mask
+        key = (id(mask), str(device))
+        got = self._moved.get(key)
+        if got is None:
+            if len(self._moved) > 4096:
+                self._moved.clear()
+            got = self._moved[key] = mask.to(device)
+        return got
+
+    def bad_continuations(self, partial: str):
+        """Bool mask of continuation tokens that would take `partial` outside every allowed word."""
+        m = self._bad_cont.get(partial)
+        if m is None:
+            import bisect
+
+
+            good: set[int] = set()
+            lo = bisect.bisect_left(self._sorted, partial)
+            n = len(partial)
+            for j in range(lo, len(self._sorted)):
+                f = self._sorted[j]
+                if not f.startswith(partial):
+                    break
+                rest = f[n:]
+                for k in range(1, len(rest) + 1):
+                    ids = self._cont_letters.get(rest[:k])
+                    if ids:
+                        good.update(ids)
+            m = self.is_cont.clone()
+            if good:
+                m[list(good)] = False
+            if len(self._bad_cont) > 50_000:
+                self._bad_cont.clear()
+            self._bad_cont[partial] = m
+        return m
+
+    def sequences(self, word: str) -> list[list[int]]:
+        """Token sequences that spell a required word's forms after a space (lower and capitalised)."""
+        s = self._seqs.get(word)
+        if s is None:
+            forms = {f for f in self.allowed if f == word or f in _regular_forms(word, "VERB") | _regular_forms(word, "NOUN") | _regular_forms(word, "ADJ")}
+            forms.add(word)
+            s = []
+            for f in sorted(forms):
+                for v in (f, f.capitalize()):
+                    ids = self.tok(" " + v, add_special_tokens=False)["input_ids"]
+                    if ids:
+                        s.append(ids)
+            self._seqs[word] = s
+        return s
+
+
+_TABLES: dict[tuple[int, str], TokenTables] = {}
+
+
+def tables_for(tok, vocab_path: str, size: int) -> TokenTables:
+    key = (id(tok), vocab_path)
+    t = _TABLES.get(key)
+    if t is None:
+        t = _TABLES[key] = TokenTables(tok, vocab_path, size)
+    return t
+
+
+class RowState:
+    """One batch row's decoding state: the partial word and the required words not yet seen."""
+
+    def __init__(self, c: Constraint, tables: TokenTables, max_tokens: int):
+        self.c = c
+        self.t = tables
+        self.partial = ""  # letters of the word being written; None: not judged (after an apostrophe)
+        self.skip = False
+        self.pending = {w: tables.sequences(w) for w in c.required}
+        # slot words the closure lacks (a name from the user's own list) may be started too
+        self.extra_starts = sorted({ids[0] for w in c.allowed_extra if w not in tables.allowed
+                                    for v in (w, w.capitalize()) for ids in [tables.tok(" " + v, add_special_tokens=False)["input_ids"]] if ids})
+        forms = {}
+        for w in c.required:
+            forms[w] = {w} | {f for f in _regular_forms(w, "VERB") | _regular_forms(w, "NOUN") | _regular_forms(w, "ADJ")}
+        self.forms = forms
+        self.max_tokens = max(1, max_tokens)
+        self.tokens: list[int] = []
+
+    def _word_done(self, word: str) -> None:
+        if word:
+            for w in [w for w, fs in self.forms.items() if word in fs and w in self.pending]:
+                del self.pending[w]
+
+    def update(self, token: int) -> None:
+        t = self.t
+        kind = t.kinds[token] if token < len(t.kinds) else NEUTRAL
+        self.tokens.append(token)
+        if kind == CONT:
+            if not self.skip:
+                self.partial += t.letters[token]
+            return
+        if kind == CONT_END and not self.skip:
+            self.partial += t.letters[token]
+        self._word_done(self.partial)
+        if kind == START:
+            self.partial, self.skip = t.letters[token], False
+        elif kind == APOS:
+            self.partial, self.skip = "", True
+        else:
+            self.partial, self.skip = "", False
+
+    def bias(self, row_logits) -> None:
+        """Add this row's biases to its logits (a 1-D tensor, in place; CPU or GPU)."""
+        t, c = self.t, self.c
+        dev = row_logits.device
+        if c.vocab_bias:
+            b = c.vocab_bias
+            bad_start = t.on(t.bad_start, dev)
+            row_logits -= b * bad_start
+            if self.extra_starts:
+                row_logits[self.extra_starts] += b * bad_start[self.extra_starts]
+            p = self.partial
+            # a word already outside the closure (the model took a penalised token anyway) is let finish
+            if p and not self.skip and p in t.prefixes:
+                row_logits -= b * t.on(t.bad_continuations(p), dev)
+                if p not in t.allowed:
+                    row_logits -= b * t.on(t.ends_word, dev)  # stopping here would leave a non-word ("pupp")
+        if c.required_bias and self.pending:
+            boost = c.required_bias * (1.0 + min(1.0, len(self.tokens) / self.max_tokens))
+            ids: set[int] = set()
+            toks = self.tokens
+            for seqs in self.pending.values():
+                for s in seqs:
+                    ids.add(s[0])
+                    for k in range(1, len(s)):
+                        if toks[-k:] == s[:k]:
+                            ids.add(s[k])
+            if ids:
+                row_logits[list(ids)] += boost
+
+
+class VLLMLogitsProcessor:
+    """The same constraint through vLLM's per-request logits-processor hook
+    (`SamplingParams(logits_processors=[fn])`, called as fn(output_token_ids, logits) at every step).
+    Holds one request's RowState and feeds it the tokens generated since the last call."""
+
+    def __init__(self, constraint: Constraint, tok, max_tokens: int):
+        self.constraint, self.tok, self.max_tokens = constraint, tok, max_tokens
+        self.state: RowState | None = None
+        self.seen = 0
+
+    def __call__(self, *args):
+        token_ids, logits = args[-2], args[-1]  # (output_ids, logits) or (prompt_ids, output_ids, logits)
+        if self.state is None:  # the tables are sized to the logits (the model may pad its vocabulary)
+            self.state = RowState(self.constraint, tables_for(self.tok, self.constraint.vocab_path, int(logits.shape[-1])),
+                                  self.max_tokens)
+        for tid in list(token_ids)[self.seen:]:
+            self.state.update(int(tid))
+        self.seen = len(token_ids)
+        self.state.bias(logits)
+        return logits

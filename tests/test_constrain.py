@@ -1,0 +1,94 @@
+"""Issue 15.2: constraint-aware decoding. The closure of the vocabulary, the token tables over the
+real SmolLM2 tokenizer, the per-row biases, the cache key of unconstrained requests (unchanged), and
+the real model: with the constraints on, its words stay in the closure and the required words appear."""
+import hashlib
+import json
+from dataclasses import asdict
+
+import pytest
+import torch
+
+from conftest import REPO
+from generators.base import Request, Sampling
+from generators.constrain import Constraint, RowState, closure, constraint_for, tables_for
+
+VOCAB = str(REPO / "prompts" / "vocab" / "default.tsv")
+
+
+@pytest.fixture(scope="module")
+def tok(local_backend):
+    return local_backend._ensure()[1]
+
+
+def test_closure_has_inflections_function_words_and_names():
+    c = closure(VOCAB)
+    for w in ["puppy", "puppies", "jump", "jumped", "jumping", "ran", "run", "running", "happy", "happier",
+              "happily", "the", "and", "she", "lily", "mice", "mouse"]:
+        assert w in c, w
+    for w in ["politician", "finance", "government", "website"]:
+        assert w not in c, w
+
+
+def test_constraint_only_when_asked():
+    slots = {"verb": "jump", "noun": "puppy", "adjective": "tiny", "name": "Zorblax", "setting": "a park"}
+    assert constraint_for(slots, VOCAB, 0.0, 0.0) is None
+    assert constraint_for(slots, None, 4.0, 3.0) is None
+    c = constraint_for(slots, VOCAB, 4.0, 3.0)
+    assert c.required == ("jump", "puppy", "tiny") and "zorblax" in c.allowed_extra
+
+
+def test_unconstrained_cache_key_is_unchanged():
+    """Off means today's behaviour: the request cache key of an unconstrained request is the old one."""
+    r = Request(id="x", messages=({"role": "user", "content": "hi"},), sampling=Sampling(seed=3), prefill="Once")
+    old = {"backend": "local", "model": "m", "api": "chat", "messages": list(r.messages), "prefill": r.prefill,
+           "sampling": asdict(r.sampling), "json_schema": None}
+    blob = json.dumps(old, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert r.cache_key("local", "m") == hashlib.sha256(blob.encode()).hexdigest()
+    c = Constraint(VOCAB, "d", 4.0, 3.0, ("jump",))
+    assert Request(**{**r.__dict__, "constraint": c}).cache_key("local", "m") != r.cache_key("local", "m")
+
+
+def test_row_biases(tok):
+    size = len(tok)
+    t = tables_for(tok, VOCAB, size)
+    ids = lambda s: tok(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+    c = Constraint(VOCAB, "d", vocab_bias=5.0, required_bias=2.0, required=("puppy",), allowed_extra=("zorblax",))
+    st = RowState(c, t, max_tokens=100)
+    logits = torch.zeros(size)
+    st.bias(logits)
+    dog, = ids(" dog")
+    assert logits[dog] >= 2.0 - 1e-6 or logits[dog] == 0  # an allowed word start is never penalised
+    pol = ids(" politician")[0]
+    if t.letters[pol] not in t.prefixes:
+        assert logits[pol] == -5.0
+    assert logits[ids(" puppy")[0]] >= 2.0  # the required word's first token is boosted
+    assert logits[ids(" Zorblax")[0]] >= 0  # a slot word is allowed even outside the vocabulary
+    assert logits[ids(".")[0]] == 0 and logits[ids(",")[0]] == 0  # punctuation is neutral
+    # after the required word appears, it is no longer boosted
+    for x in ids(" The puppy ran."):
+        st.update(x)
+    assert "puppy" not in st.pending
+    logits = torch.zeros(size)
+    st.bias(logits)
+    assert logits[ids(" puppy")[0]] <= 0
+
+
+@pytest.mark.slow
+def test_constrained_generation_stays_in_vocabulary(local_backend, tok):
+    """The real model, strong biases: every word it writes is in the closure, and it uses the required
+    words; the same requests without constraints use words outside it."""
+    c = closure(VOCAB)
+    slots = [{"verb": "hug", "noun": "cookie", "adjective": "tiny"}, {"verb": "jump", "noun": "frog", "adjective": "happy"}]
+    msgs = lambda s: ({"role": "user", "content": f"Write a story about a {s['adjective']} {s['noun']} that likes to {s['verb']}. Use big, complicated words."},)  # noqa: E731
+    def reqs(vb, rb):
+        return [Request(id=f"r{i}", messages=msgs(s), prefill="Once upon a time,",
+                        sampling=Sampling(temperature=0.8, top_p=0.95, max_tokens=60, seed=11 + i, repetition_penalty=1.1),
+                        constraint=constraint_for(s, VOCAB, vb, rb)) for i, s in enumerate(slots)]
+    import re
+    words = lambda text: [w.lower() for w in re.findall(r"[A-Za-z]+", text)]  # noqa: E731
+    on = local_backend.generate(reqs(50.0, 6.0))
+    for s, out in zip(slots, on):
+        ws = words(out.text)
+        outside = [w for w in ws if w not in c and len(w) > 1]
+        assert len(outside) <= 1, (outside, out.text)  # at most a word cut off by max_tokens
+        assert sum(r in " ".join(ws) for r in (s["verb"], s["noun"], s["adjective"])) >= 2, out.text
