@@ -1,5 +1,5 @@
 """Configuration of the transform stage: a transform recipe (TOML), checked on load like a generation
-recipe. Example: prompts/recipes/leaner_rewrite.toml."""
+recipe. Example: prompts/transforms/leaner_rewrite.toml."""
 from __future__ import annotations
 
 from pathlib import Path

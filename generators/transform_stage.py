@@ -199,9 +199,11 @@ def _prompt_item(ctx: ShardContext, it: SourceItem, round_no: int, extra: dict[s
               "language": language(r.language).name, "source_language_name": language(r.source_language).name, **extra}
     source = t.prompt if round_no == 1 else t.constants["reask"]
     pid = f"{target_id(r.name, ctx.transform, it.source_id)}:r{round_no}"
+    # the sampling seed depends on the source and the round, not on the parameters: raising
+    # max_rounds or the OOV bound re-uses every answer already in the request cache
     return PromptItem(index=it.index, id=pid, slots={}, system=render_text(t.system, values),
                       prompt=render_text(source, values), prefill=render_text(t.prefill, values) if t.prefill else "",
-                      seed=item_seed(r.seed, pid))
+                      seed=item_seed(r.seed, f"{it.source_id}:r{round_no}"))
 
 
 def _llm(ctx: ShardContext, items: list[SourceItem], advance: Callable[[int], None] | None) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from tinyschool.ui import console, print_table, progress_bar
 
 def register(sub) -> None:
     p = sub.add_parser("transform", help="rewrite, translate or shuffle an existing corpus into a new one (resumable)")
-    p.add_argument("recipe", help="transform recipe TOML (e.g. prompts/recipes/leaner_rewrite.toml)")
+    p.add_argument("recipe", help="transform recipe TOML (e.g. prompts/transforms/leaner_rewrite.toml)")
     p.add_argument("--out", help="corpus folder to write (overrides the recipe's `out`)")
     p.add_argument("--limit", type=int, help="transform only the first N source documents (overrides source.limit)")
     p.set_defaults(func=cmd_transform)
