@@ -1,7 +1,8 @@
 """A document prepared once for every annotator: text, lower-case word tokens and their hashes.
 
 Word tokens are runs of letters or digits (an apostrophe may join two runs: "don't"), taken from
-the lower-cased text by one regex. A token's hash is a polynomial over its UTF-8 bytes mod 2^64,
+the lower-cased text by one regex; outside ASCII a run also holds the combining marks after its first
+letter (Indic vowel signs and viramas), so "हिंदी" is one word. A token's hash is a polynomial over its UTF-8 bytes mod 2^64,
 mixed by the splitmix64 finalizer; each distinct token is hashed once per process (a dict cache:
 a corpus has few distinct word forms). Word n-gram hashes are then built with numpy from the
 token hashes, so that shingling, repetition, diversity, echo and decontamination checks never

@@ -86,6 +86,7 @@ def test_truncate_by_words_and_fraction():
     assert split_sentences("राम घर गया। वह थक गया था। फिर") == ["राम घर गया।", "वह थक गया था।", "फिर"]
 
 
+@pytest.mark.slow
 def test_transform_cli_is_byte_reproducible_and_keeps_provenance(tmp_path):
     src = make_source(tmp_path / "src")
     outs = []
@@ -115,6 +116,7 @@ def test_transform_cli_is_byte_reproducible_and_keeps_provenance(tmp_path):
     assert {n: e["xxh3_128"] for n, e in Corpus(tmp_path / "out2").shard_entries("raw").items()} == {n: e["xxh3_128"] for n, e in e1.items()}
 
 
+@pytest.mark.slow
 def test_transform_recipe_mistakes_are_one_line(tmp_path):
     src = make_source(tmp_path / "src")
     cases = [
@@ -153,6 +155,7 @@ def llm_recipe(tmp_path, server, src, out, transform="rewrite", params="{ max_ro
     return recipe(tmp_path / f"{transform}.toml", src.root, out, transform, params, BACKEND.format(vocab=vocab, url=server.url))
 
 
+@pytest.mark.slow
 def test_rewrite_reasks_naming_the_offending_words_and_stores_every_round(server, tmp_path):
     src = make_source(tmp_path / "src")
     server.reset()
@@ -185,6 +188,7 @@ def test_rewrite_reasks_naming_the_offending_words_and_stores_every_round(server
     assert "documents asked 3 times" in p.stdout and "output tokens" in p.stdout and "requests sent" in p.stdout
 
 
+@pytest.mark.slow
 def test_rewrite_stops_asking_once_within_the_bound(server, tmp_path):
     src = make_source(tmp_path / "src")
     server.reset()
@@ -194,6 +198,7 @@ def test_rewrite_stops_asking_once_within_the_bound(server, tmp_path):
     assert len(server.stats()["log"]) == 5
 
 
+@pytest.mark.slow
 def test_failed_rows_then_a_rerun_retries_only_them_from_the_cache(server, tmp_path):
     src = make_source(tmp_path / "src")
     server.reset(faults=[{"fault": "500", "match": "Glaciers"}])  # every ask about s3 fails
@@ -218,6 +223,7 @@ def test_failed_rows_then_a_rerun_retries_only_them_from_the_cache(server, tmp_p
             assert second[k] == first[k]
 
 
+@pytest.mark.slow
 def test_translate_and_generate_in(server, tmp_path):
     src = make_source(tmp_path / "src")
     server.reset()
@@ -237,6 +243,7 @@ def test_translate_and_generate_in(server, tmp_path):
     assert {x["source_id"] for x in gi} == {x["source_id"] for x in tr}  # pairs for a translated-vs-generated comparison
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_gives_the_planned_corpus(server, tmp_path):
     texts = [f"Document {i} describes an extraordinary expedition. Participants encountered treacherous weather." for i in range(12)]
     src = make_source(tmp_path / "src", texts)
