@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from filters.registry import ANNOTATORS, annotator_class
 from filters.select import SelectConfig
@@ -54,8 +54,19 @@ def _build() -> type[BaseModel]:
     fields["dedup"] = (DedupConfig, Field(default_factory=DedupConfig))
     fields["decontam"] = (DecontamConfig, Field(default_factory=DecontamConfig))
     fields["select"] = (SelectConfig, Field(default_factory=SelectConfig))  # best-of-k (filters/select.py)
-    return create_model("FilterConfig", __config__=ConfigDict(extra="forbid"),
-                        __doc__="Every threshold of the cleaning stage (the recipe's [filters] table).", **fields)
+    fields["language"] = (str, Field("en", description="the corpus's language: the default of every annotator's own `language`"))
+    return create_model("FilterConfig", __config__=ConfigDict(extra="forbid"), __base__=None,
+                        __doc__="Every threshold of the cleaning stage (the recipe's [filters] table).",
+                        __validators__={"_language": model_validator(mode="after")(_spread_language)}, **fields)
+
+
+def _spread_language(cfg):
+    """`[filters] language = "hi"` reaches every annotator that has a `language` and was not given its own."""
+    for name in ANNOTATORS:
+        sub = getattr(cfg, name)
+        if "language" in type(sub).model_fields and "language" not in sub.model_fields_set:
+            object.__setattr__(sub, "language", cfg.language)
+    return cfg
 
 
 FilterConfig = _build()

@@ -29,7 +29,7 @@ DEFAULT_META_OPENINGS = [
     r"^\s*here(?:'s| is) (?:a|an|the|your) (?:\w+ ){0,3}story\b",
     r"^\s*title\s*:",
 ]
-_ENDINGS = tuple(".!?。！？")
+_ENDINGS = tuple(".!?。！？।॥")  # Latin, CJK, Devanagari/Bengali danda
 _CLOSERS = "\"'”’)]*»"
 
 

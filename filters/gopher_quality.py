@@ -7,7 +7,9 @@ published defaults. Words are whitespace-separated tokens, as in the paper.
  - at most 90% of lines starting with a bullet point      (`bullet_lines_frac`)
  - at most 30% of lines ending with an ellipsis           (`ellipsis_lines_frac`)
  - at least 80% of words with an alphabetic character     (`alpha_words_frac`)
- - at least 2 of the stop words the, be, to, of, and, that, have, with  (`stop_word_count`)
+ - at least 2 of the stop words the, be, to, of, and, that, have, with  (`stop_word_count`); in
+   another language (`language`), the 8 most frequent words of wordfreq's list for it stand in
+   for Gopher's English ones
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 from pydantic import Field
+from wordfreq import top_n_list
 
 from filters.base import Annotator, AnnotatorConfig
 
@@ -34,9 +37,16 @@ class GopherQualityConfig(AnnotatorConfig):
     max_ellipsis_lines_frac: float = Field(0.3, ge=0, le=1)
     min_alpha_words_frac: float = Field(0.8, ge=0, le=1)
     min_stop_words: int = Field(2, ge=0)
+    language: str = Field("en", description="English uses Gopher's stop words; another language its 8 most frequent words")
 
 
-def gopher_metrics(text: str) -> dict[str, Any]:
+def stop_words_for(language: str) -> frozenset[str]:
+    if language == "en":
+        return STOP_WORDS
+    return frozenset(top_n_list(language, 8))
+
+
+def gopher_metrics(text: str, stop_words: frozenset[str] = STOP_WORDS) -> dict[str, Any]:
     words = text.split()
     n = len(words)
     stripped = [w.strip(_PUNCT) for w in words]
@@ -51,7 +61,7 @@ def gopher_metrics(text: str) -> dict[str, Any]:
         "bullet_lines_frac": sum(ln.startswith(BULLETS) for ln in lines) / len(lines) if lines else 0.0,
         "ellipsis_lines_frac": sum(ln.endswith(ELLIPSES) for ln in lines) / len(lines) if lines else 0.0,
         "alpha_words_frac": sum(any(c.isalpha() for c in w) for w in words) / n if n else 0.0,
-        "stop_word_count": sum(w in STOP_WORDS for w in low),
+        "stop_word_count": sum(w in stop_words for w in low),
     }
 
 
@@ -62,8 +72,12 @@ class GopherQualityAnnotator(Annotator):
                "bullet_lines_frac": pa.float64(), "ellipsis_lines_frac": pa.float64(),
                "alpha_words_frac": pa.float64(), "stop_word_count": pa.int64()}
 
+    def __init__(self, cfg, resources):
+        super().__init__(cfg, resources)
+        self.stop_words = stop_words_for(cfg.language)
+
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
-        v = gopher_metrics(doc.text)
+        v = gopher_metrics(doc.text, self.stop_words)
         c = self.cfg
         if not c.min_words <= v["gopher_word_count"] <= c.max_words:
             return v, "gopher_quality:word_count"

@@ -25,7 +25,12 @@ DATE_RE = re.compile(
     rf"|\b(?:{MONTHS})\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}\b|\b\d{{1,2}}(?:st|nd|rd|th)? (?:{MONTHS}),? \d{{4}}\b"
     r"|\b(?:19|20)\d{2}\b",
     re.IGNORECASE)
-PROSE = set(".,!?;:'\"()-–—…‘’“”")
+PROSE = set(".,!?;:'\"()-–—…‘’“”।॥")  # the danda ends a sentence in Devanagari scripts
+
+
+def is_symbol(ch: str) -> bool:
+    """Neither a letter, a combining mark (Indic vowel signs are marks), a digit, nor prose punctuation."""
+    return unicodedata.category(ch)[0] not in "LMN" and ch not in PROSE
 
 
 def is_emoji(ch: str) -> bool:
@@ -36,7 +41,7 @@ def is_emoji(ch: str) -> bool:
 
 def junk_metrics(text: str) -> dict[str, Any]:
     chars = [c for c in text if not c.isspace()]
-    symbols = sum(1 for c in chars if not c.isalnum() and c not in PROSE)
+    symbols = sum(1 for c in chars if is_symbol(c))
     return {
         "emoji_count": sum(1 for c in chars if is_emoji(c)),
         "url_count": len(URL_RE.findall(text)),

@@ -14,13 +14,13 @@ from pydantic import Field
 from filters.base import Annotator, AnnotatorConfig
 
 # a sentence ends at a run of .!? followed by a space, a closing quote or the end
-_SENTENCE_END = re.compile(r"[.!?…]+(?=[\s\"'”’)\]]|$)")
+_SENTENCE_END = re.compile(r"[.!?…।॥]+(?=[\s\"'”’)\]]|$)")
 
 
 def count_sentences(text: str) -> int:
     ends = len(_SENTENCE_END.findall(text))
     tail = text.rstrip().rstrip("\"'”’)]")
-    if tail and not tail.endswith((".", "!", "?", "…")) and any(c.isalnum() for c in tail[-200:]):
+    if tail and not tail.endswith((".", "!", "?", "…", "।", "॥")) and any(c.isalnum() for c in tail[-200:]):
         ends += 1  # an unfinished last sentence still counts
     return ends
 

@@ -8,6 +8,9 @@ which is all textstat counts: the numbers are identical, lookups are cheaper).
 
 Thresholds default to None (annotate only); a children's corpus may set e.g.
 `max_flesch_kincaid_grade = 6`.
+
+The formulas are English ones: with `language` other than "en", or on a document whose letters are
+mostly not Latin script, every metric is null (no formula for it here, so empty rather than wrong).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field
 
+from corpora.languages import language
 from filters.base import Annotator, AnnotatorConfig
 
 METRICS = ("flesch_reading_ease", "flesch_kincaid_grade", "gunning_fog", "coleman_liau_index", "automated_readability_index")
@@ -121,10 +125,19 @@ class TextstatCounts:
         return out
 
 
+def mostly_latin(text: str, sample: int = 2000) -> bool:
+    """At least half of the letters (of the first `sample` characters) are Latin script: an English
+    formula on a Devanagari or Bengali document would give a number, but a meaningless one."""
+    letters = [c for c in text[:sample] if c.isalpha()]
+    latin = sum(1 for c in letters if c.isascii() or "\u00c0" <= c <= "\u024f" or "\u1e00" <= c <= "\u1eff")
+    return not letters or 2 * latin >= len(letters)
+
+
 class ReadabilityConfig(AnnotatorConfig):
     min_flesch_reading_ease: float | None = Field(None, description="drop below this reading ease")
     max_flesch_kincaid_grade: float | None = Field(None, description="drop above this grade")
     max_chars: int = Field(200_000, gt=0, description="score only the first characters of a huge document")
+    language: str = Field("en", description="language of the corpus: the formulas are English ones, so any other language gets null metrics (empty, not wrong)")
 
 
 class ReadabilityAnnotator(Annotator):
@@ -134,10 +147,11 @@ class ReadabilityAnnotator(Annotator):
 
     def __init__(self, cfg, resources):
         super().__init__(cfg, resources)
+        self.has_formula = language(cfg.language).readability
         self.textstat = TextstatCounts()
 
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
-        if not doc.tokens:
+        if not doc.tokens or not self.has_formula or not mostly_latin(doc.text):
             return {m: None for m in METRICS}, None
         v = self.textstat.metrics(doc.text[: self.cfg.max_chars])
         c = self.cfg

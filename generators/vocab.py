@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import prompts
+from corpora.languages import load_pipeline, stop_words
 
 KEEP_POS = ("NOUN", "VERB", "ADJ")
 SECONDARY_POS_PENALTY = 3.0  # a noun that is also a verb ("park") ranks this far below a verb proper
@@ -286,6 +289,45 @@ def build_vocab(level: str = "child", aoa: dict[str, float] | None = None, max_a
         chosen = sorted(set(chosen), key=lambda w: (-cands[pos].get(w, (-99.0,))[0], w))
         rows += [(w, pos, word_frequency(w, "en"), conc.get(w, 0.0)) for w in chosen]
     return rows
+
+
+# ---- other languages (Regional-TinyStories-style corpora) -------------------------------------------
+def _is_word(w: str) -> bool:
+    """Letters, with combining marks after the first (Devanagari vowel signs are marks, not letters)."""
+    return len(w) > 1 and w[0].isalpha() and all(c.isalpha() or unicodedata.category(c)[0] == "M" for c in w)
+
+
+def build_vocab_other(lang: str, size: int, candidates: int | None = None) -> list[tuple[str, str, float, float]]:
+    """Another language's vocabulary: wordfreq's list for it (refused when wordfreq has none: it
+    would silently answer with a neighbouring language's list, e.g. Hindi for Marathi), stop words
+    left out (spaCy's list for the language). With an installed spaCy pipeline for the language
+    (corpora/languages.py) words get lemmas and NOUN/VERB/ADJ like English; without one, each word
+    form is its own lemma with POS "X" (templates then draw `vocab` slots without a `pos`). Ranked by
+    frequency: no child-level norms exist here for other languages (concreteness is left 0)."""
+    from wordfreq import available_languages, top_n_list, word_frequency
+
+    if lang not in available_languages(wordlist="best"):
+        raise ValueError(f"wordfreq has no word list for language {lang!r} (it has: {', '.join(sorted(available_languages(wordlist='best')))})")
+    stop = stop_words(lang)
+    nlp = load_pipeline(lang)
+    n = candidates or max(size * 8, 5000)
+    words = [w for w in top_n_list(lang, n) if _is_word(w) and w not in stop]
+    freq: dict[tuple[str, str], float] = defaultdict(float)
+    first_seen: dict[tuple[str, str], int] = {}
+    tagged = nlp.pipe(words, batch_size=512) if nlp is not None else (None for _ in words)
+    for rank, (w, doc) in enumerate(zip(words, tagged)):
+        if doc is None:
+            key = (w, "X")
+        else:
+            if len(doc) != 1 or doc[0].pos_ not in KEEP_POS:
+                continue
+            key = (doc[0].lemma_.lower(), doc[0].pos_)
+            if key[0] in stop or not _is_word(key[0]):
+                continue
+        freq[key] += word_frequency(w, lang)
+        first_seen.setdefault(key, rank)
+    ranked = sorted(freq.items(), key=lambda kv: (-kv[1], first_seen[kv[0]], kv[0]))
+    return [(lemma, pos, f, 0.0) for (lemma, pos), f in ranked[:size]]
 
 
 def vocab_tsv(rows: list[tuple[str, str, float, float]]) -> str:

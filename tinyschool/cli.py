@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("tinyschool.commands.evaluate", "grade a trained run's story completions with an LLM judge"),
     "eval-prompts": ("tinyschool.commands.evaluate", "write story beginnings taken from a corpus's held-out documents"),
     "probe": ("tinyschool.commands.probe", "score a model on grammatical minimal pairs (BLiMP, or any JSONL of good/bad pairs)"),
+    "transform": ("tinyschool.commands.transform", "rewrite, translate or shuffle an existing corpus into a new one (resumable)"),
 }
 
 

@@ -5,7 +5,7 @@ from collections import Counter
 
 import prompts
 from corpora.errors import UserError
-from generators.vocab import build_vocab, read_aoa, write_vocab
+from generators.vocab import build_vocab, build_vocab_other, read_aoa, write_vocab
 from tinyschool.ui import console, print_table
 
 # the file each level is shipped as (prompts/vocab/<name>.tsv); the child level is the default
@@ -22,7 +22,10 @@ def register(sub) -> None:
     b.add_argument("--aoa", default=None, help="age-of-acquisition norms (CSV/TSV with a word and an AoA column, "
                                                 "e.g. Kuperman et al. 2012): keep only words acquired by --max-age")
     b.add_argument("--max-age", type=float, default=None, help="with --aoa: the oldest age of acquisition kept (years)")
-    b.add_argument("--out", default=None, help="TSV path (default prompts/vocab/<default|early_reader|gre>.tsv in the source tree)")
+    b.add_argument("--out", default=None, help="TSV path (default prompts/vocab/<default|early_reader|gre>.tsv in the source tree; "
+                                                "prompts/vocab/<lang>.tsv for another language)")
+    b.add_argument("--lang", default="en", help="language code (wordfreq: en, hi, bn, es, fr, de, ...; default en). "
+                                                "Levels and --aoa are English-only; another language ranks by frequency")
     b.set_defaults(func=cmd_build)
 
 
@@ -37,12 +40,24 @@ def cmd_build(args) -> int:
             aoa = read_aoa(args.aoa)
         except ValueError as e:
             raise UserError(str(e)) from None
-    with console.status(f"building the {args.level} vocabulary (concreteness + wordfreq + spaCy)"):
-        rows = build_vocab(args.level, aoa=aoa, max_age=args.max_age, size=args.size)
+    if args.lang != "en":
+        if aoa is not None:
+            raise UserError("--aoa is for English norms; leave it out with --lang")
+        with console.status(f"building a {args.size or 1500}-lemma {args.lang} vocabulary (wordfreq + spaCy where installed)"):
+            try:
+                rows = build_vocab_other(args.lang, args.size or 1500)
+            except ValueError as e:
+                raise UserError(str(e)) from None
+        label, default = args.lang, f"{args.lang}.tsv"
+    else:
+        with console.status(f"building the {args.level} vocabulary (concreteness + wordfreq + spaCy)"):
+            rows = build_vocab(args.level, aoa=aoa, max_age=args.max_age, size=args.size)
+        label, default = args.level, f"{LEVEL_FILES[args.level]}.tsv"
     if not rows:
-        raise UserError(f"no word passed the {args.level} level's rules" + (f" with AoA <= {args.max_age}" if aoa else ""))
-    out = write_vocab(rows, args.out or prompts.ROOT / "vocab" / f"{LEVEL_FILES[args.level]}.tsv")
+        raise UserError(f"no word passed the {label} level's rules" + (f" with AoA <= {args.max_age}" if aoa else ""))
+    out = write_vocab(rows, args.out or prompts.ROOT / "vocab" / default)
     by_pos = Counter(r[1] for r in rows)
-    print_table(f"vocabulary {out} ({args.level})", ["POS", "lemmas", "examples"],
-                [(p, by_pos[p], ", ".join([r[0] for r in rows if r[1] == p][:8])) for p in ("NOUN", "VERB", "ADJ")])
+    print_table(f"vocabulary {out} ({label})", ["POS", "lemmas", "examples"],
+                [(p, by_pos[p], ", ".join([r[0] for r in rows if r[1] == p][:8])) for p in ("NOUN", "VERB", "ADJ", "X")
+                 if by_pos[p] or p != "X"])
     return 0
