@@ -9,9 +9,7 @@ from pydantic import ValidationError
 
 from corpora.errors import UserError, read_toml, validation_message
 from generators.config import BackendConfig
-from tinyschool.evaluate import BEGINNINGS, EvalConfig, evaluate_run
 from tinyschool.ui import console, print_table
-from trainers.judge import CRITERIA, beginnings_from_corpus, judge_section
 
 
 def register(sub) -> None:
@@ -50,6 +48,8 @@ def load_judges(path: str | None):
 
 
 def eval_config_from(args, run: Path):
+    from tinyschool.evaluate import BEGINNINGS, EvalConfig
+
     temperature = args.temperature
     if temperature is None:
         cfg = run / "config.json"
@@ -64,6 +64,7 @@ def eval_config_from(args, run: Path):
 def print_judge_summary(path: Path) -> None:
     import pyarrow.parquet as pq
 
+    from trainers.judge import CRITERIA, judge_section
 
     run = path.parent.name
     rows = [{**r, "curriculum": run, "seed": 0} for r in pq.read_table(path).to_pylist()]
@@ -75,6 +76,8 @@ def print_judge_summary(path: Path) -> None:
 
 
 def cmd_evaluate(args) -> int:
+    from tinyschool.evaluate import evaluate_run
+
     run = Path(args.run)
     if not (run / "checkpoint.pt").exists():
         raise UserError(f"{run}: not a trained run (no checkpoint.pt); train it with `tinyschool train` or `ablate`")
@@ -90,6 +93,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_eval_prompts(args) -> int:
+    from trainers.judge import beginnings_from_corpus
+
     try:
         rows = beginnings_from_corpus(args.corpus, args.count, args.heldout)
     except Exception as e:  # CurriculumError, CorpusError: one line

@@ -2,22 +2,7 @@
 from __future__ import annotations
 
 from corpora.errors import UserError
-from curricula import CurriculumError
-from generators.cache import RequestCache
-from generators.config import BackendConfig
-from tinyschool.evaluate import (
-    BEGINNINGS,
-    EvalConfig,
-    JudgeClient,
-    evaluate_run,
-    judge_label,
-)
 from tinyschool.ui import console, print_table, progress_bar
-from trainers.ablate import plan, run_ablation
-from trainers.config import ExperimentError, load_experiment
-from trainers.judge import judge_section
-from trainers.prepare import prepare
-from trainers.train import TrainError, run_dir, train_run
 
 
 def register(sub) -> None:
@@ -39,6 +24,8 @@ def register(sub) -> None:
 
 
 def _load(path, **overrides):
+    from trainers.config import ExperimentError, load_experiment
+
     try:
         return load_experiment(path, overrides)
     except ExperimentError as e:
@@ -47,6 +34,9 @@ def _load(path, **overrides):
 
 def _guard(fn):
     """Errors of the data or the configuration become one line and a non-zero exit."""
+    from curricula import CurriculumError
+    from trainers.train import TrainError
+
     try:
         return fn()
     except (CurriculumError, TrainError, FileNotFoundError) as e:
@@ -54,6 +44,9 @@ def _guard(fn):
 
 
 def cmd_train(args) -> int:
+    from trainers.prepare import prepare
+    from trainers.train import train_run
+
     exp = _load(args.experiment, out=args.out, corpus=args.corpus)
     prep = _guard(lambda: prepare(exp, log=console.print))
     cur = exp.curriculum(args.curriculum) if args.curriculum else exp.curricula[0]
@@ -74,6 +67,8 @@ def _print_runs(results) -> None:
 
 
 def run_ablation_cli(exp, workers=None) -> dict:
+    from trainers.ablate import plan, run_ablation
+
     jobs, _, _ = plan(exp, workers)
     with progress_bar() as progress:
         task = progress.add_task(f"ablate {exp.name}", total=len(jobs))
@@ -94,6 +89,11 @@ def judge_ablation(exp, rep) -> None:
     """Grade every run's completions with the configured judges and add the scores to report.md."""
     import pyarrow.parquet as pq
 
+    from generators.cache import RequestCache
+    from generators.config import BackendConfig
+    from tinyschool.evaluate import BEGINNINGS, EvalConfig, JudgeClient, evaluate_run, judge_label
+    from trainers.judge import judge_section
+    from trainers.train import run_dir
 
     ev = exp.evaluate
     try:
