@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import REPO
 
 PACKAGES = ("tinyschool", "generators", "filters", "curricula", "trainers", "corpora", "prompts")
-# function-level imports still present in modules other branches were editing when this test was
+# imported names, in function-level imports still present in modules other branches were editing when this test was
 # written (path -> count); the list only shrinks: a new one anywhere fails
 KNOWN_LATE = {
     "trainers/train.py": 2,
@@ -20,8 +20,8 @@ KNOWN_LATE = {
     "filters/vocabulary.py": 1,
     # torch, the judge stack and the trainer load only once the experiment file has validated (a bad
     # file is one line in ~1 s, not after a torch import); moving them to the top is the lead's call
-    "tinyschool/commands/train.py": 11,
-    "tinyschool/commands/evaluate.py": 4,
+    "tinyschool/commands/train.py": 17,
+    "tinyschool/commands/evaluate.py": 6,
 }
 # cycles in the same modules, left for the branch that owns them
 KNOWN_CYCLES = [["trainers.prepare", "trainers.train"]]
