@@ -74,6 +74,18 @@ class CurriculumConfig(_Strict):
     context_pacing: str | None = Field(None, description="sequence-length curriculum: a pacing function")
     context_start: float = Field(0.25, gt=0, le=1)
     mixture: list[MixtureStageConfig] = Field(default_factory=list)
+    vocabulary_pacing: str | None = Field(None, description="CLIMB vocabulary curriculum: a pacing function of the allowed share of the vocabulary")
+    vocabulary_start: float = Field(0.2, gt=0, le=1, description="share of the (most frequent) vocabulary allowed at step 0")
+    batching: Literal["windows", "decomposed"] = Field("windows", description="decomposed: Dataset Decomposition's length buckets")
+    min_chunk: int = Field(8, ge=2, description="decomposed: shortest chunk kept (a power of two)")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.vocabulary_pacing and (self.order != "random" or self.pacing != "none"):
+            raise ValueError(f"curriculum {self.name}: vocabulary_pacing orders the documents itself; leave order and pacing at their defaults")
+        if self.min_chunk & (self.min_chunk - 1):
+            raise ValueError(f"curriculum {self.name}: min_chunk must be a power of two (got {self.min_chunk})")
+        return self
 
 
 class SamplesConfig(_Strict):

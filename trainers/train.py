@@ -25,12 +25,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from curricula import order_documents, pacing_function
-from curricula.scheduler import MixtureStage, Scheduler, TokenPool
 from trainers.config import CurriculumConfig, Experiment, TrainConfig
 from trainers.evaluate import autocast_for, doc_losses
 from trainers.model import ModelConfig, Transformer, preset
 from trainers.prepare import Prepared, load_prepared, prepare
+from trainers.schedule import build_scheduler  # curriculum settings -> batch scheduler (#19)
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -86,25 +85,6 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.devic
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type in ("cpu", "cuda"))
-
-
-def build_scheduler(prep: Prepared, cur: CurriculumConfig, exp: Experiment, seed: int, context: int,
-                    total_steps: int) -> Scheduler:
-    pools = {}
-    spec = cur.scorer or exp.scorer
-    wanted = {s.until: s for s in cur.mixture}
-    names = ["main"] + ([n for n in exp.corpora if any(n in s.weights for s in cur.mixture)] if cur.mixture else [])
-    for name in names:
-        src = prep.sources[name]
-        idx = src.train_index()
-        scores = src.scores.get(spec, np.zeros(len(src.ids)))[idx] if cur.order != "random" else np.zeros(len(idx))
-        order = idx[order_documents(cur.order, scores, seed)]
-        pools[name] = TokenPool(src.docs, order, prep.eot, name=name)
-    pace = pacing_function(cur.pacing, start=cur.start, ramp=cur.ramp, **({"stages": cur.stages} if cur.pacing == "step" else {}))
-    ctx_pace = pacing_function(cur.context_pacing, start=cur.context_start, ramp=cur.ramp) if cur.context_pacing else None
-    stages = [MixtureStage(s.until, dict(s.weights)) for s in sorted(wanted.values(), key=lambda s: s.until)]
-    return Scheduler(pools, exp.train.batch_size, context, total_steps, seed, pacing=pace, context_pacing=ctx_pace,
-                     stages=stages)
 
 
 def run_dir(exp: Experiment, curriculum: str, seed: int) -> Path:
