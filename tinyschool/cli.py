@@ -17,6 +17,7 @@ COMMANDS = [
     "tinyschool.commands.io",
     "tinyschool.commands.train",
     "tinyschool.commands.evaluate",
+    "tinyschool.commands.mixsearch",
 ]
 
 

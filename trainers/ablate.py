@@ -43,7 +43,13 @@ def run_ablation(exp: Experiment, workers: int | None = None, on_done: Callable[
                 on_done(done)
         else:
             todo.append((c, s))
-    if todo:
+    if todo and min(w, len(todo)) == 1:  # one at a time: in this process, no worker start-up (importing torch takes seconds)
+        for c, s in todo:
+            r = _run_one(data, c, s, threads)
+            results.append(r)
+            if on_done:
+                on_done(r)
+    elif todo:
         w = min(w, len(todo))
         with ProcessPoolExecutor(max_workers=w, mp_context=mp.get_context("spawn")) as pool:
             futures = [pool.submit(_run_one, data, c, s, threads) for c, s in todo]

@@ -107,6 +107,36 @@ class EvaluateConfig(_Strict):
     judges: list[dict[str, Any]] = Field(default_factory=list, description="backend tables (name, model, base_url...); none: the embedded model")
 
 
+class MixValidateConfig(_Strict):
+    """The winner trained at a larger preset beside the uniform and the natural mixture."""
+
+    enabled: bool = True
+    preset: str = "1m"
+    tokens: int | None = Field(None, gt=0, description="default: [train] tokens")
+    seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
+
+
+class MixSearchConfig(_Strict):
+    """`tinyschool mixsearch`: RegMix-style search for the mixture of the experiment's corpora."""
+
+    target: str | dict[str, float] = Field("main", description="a corpus (its held-out loss), {corpus = weight...}, or probe:NAME")
+    domains: list[str] = Field(default_factory=list, description="corpora the mixture is over (default: all)")
+    proxies: int = Field(48, ge=4)
+    preset: str = "tiny"
+    tokens: int = Field(200_000, gt=0, description="token budget of each proxy")
+    seed: int = Field(1, description="the proxies' training seed (and the sampling seed)")
+    concentration: float = Field(1.0, gt=0, description="Dirichlet concentration per domain (1 = flat over the simplex)")
+    center: Literal["uniform", "natural"] = Field("uniform", description="natural: the prior's mean is the token shares")
+    bounds: dict[str, list[float]] = Field(default_factory=dict, description="corpus -> [min, max] weight")
+    candidates: int = Field(100_000, ge=100, description="mixtures sampled from the prior and ranked by the regression")
+    top: int = Field(100, ge=1, description="the winner is the mean of the top-k predicted candidates (RegMix)")
+    folds: int = Field(5, ge=2)
+    regression: Literal["auto", "linear", "gbm"] = "auto"
+    validate_: MixValidateConfig = Field(default_factory=MixValidateConfig, alias="validate")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
 class Experiment(_Strict):
     name: str
     description: str = ""
@@ -127,6 +157,7 @@ class Experiment(_Strict):
     samples: SamplesConfig = Field(default_factory=SamplesConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     curricula: list[CurriculumConfig] = Field(min_length=1)
+    mixsearch: MixSearchConfig | None = None
 
     @model_validator(mode="after")
     def _check(self):
@@ -137,6 +168,8 @@ class Experiment(_Strict):
             raise ValueError(f"seeds must be distinct (got {self.seeds})")
         if "main" in self.corpora:
             raise ValueError("corpora: the name 'main' is the experiment's own corpus")
+        if self.mixsearch is not None:
+            _check_mixsearch(self.mixsearch, list(self.sources()))
         return self
 
     @property
@@ -169,6 +202,23 @@ class Experiment(_Strict):
         if "model_loss" in [s.lstrip("-") for s in self.scorers()]:
             d["reference"] = self.reference.model_dump()
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_mixsearch(ms: MixSearchConfig, sources: list[str]) -> None:
+    for n in ms.domains + list(ms.bounds):
+        if n not in sources:
+            raise ValueError(f"mixsearch: no corpus named {n!r} (corpora: {', '.join(sources)})")
+    domains = ms.domains or sources
+    if len(domains) < 2:
+        raise ValueError("mixsearch: needs at least two corpora to mix (add [corpora])")
+    lo = hi = 0.0
+    for n in domains:
+        b = ms.bounds.get(n, [0.0, 1.0])
+        if len(b) != 2 or not 0 <= b[0] <= b[1] <= 1:
+            raise ValueError(f"mixsearch.bounds.{n}: must be [min, max] with 0 <= min <= max <= 1 (got {b})")
+        lo, hi = lo + b[0], hi + b[1]
+    if lo > 1 or hi < 1:
+        raise ValueError(f"mixsearch.bounds: no mixture adds up to 1 within them (minimums add to {lo:g}, maximums to {hi:g})")
 
 
 _MESSAGES = {"extra_forbidden": "unknown key", "missing": "required key is missing"}
