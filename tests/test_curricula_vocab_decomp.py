@@ -96,7 +96,7 @@ def test_buckets_are_drawn_by_their_token_share_and_length_pacing_grows_them():
     assert 0.6 < share64 < 0.73
     grow = DecomposedScheduler({"main": pool}, batch_size=2, context=64, total_steps=600, seed=1,
                                context_pacing=pacing_function("linear", start=0.5, ramp=0.5))
-    assert all(grow.context_at(s) == 32 for s in range(0, 290))  # cap 64 * f(p) < 64 in the first half
+    assert all(grow.context_at(s) == 32 for s in range(290))  # cap 64 * f(p) < 64 in the first half
     assert any(grow.context_at(s) == 64 for s in range(300, 600))
 
 
@@ -115,6 +115,7 @@ def test_decomposed_mixture_matches_the_weights_in_tokens():
 
 def test_both_curricula_through_a_prepared_experiment_and_the_real_trainer(tmp_path):
     from test_ablate import make_corpus
+
     from trainers.config import Experiment
     from trainers.prepare import prepare
     from trainers.tokenizer import load_tokenizer
@@ -133,7 +134,7 @@ def test_both_curricula_through_a_prepared_experiment_and_the_real_trainer(tmp_p
     assert n_vocab > 20 and (np.diff(levels) >= 0).all()
     assert 10 < sched.pools["main"].docs_allowed(0.8) < len(levels)  # every story shares most tokens
     tok_ranks, _ = token_ranks([[prep.sources["main"].docs[i] for i in prep.sources["main"].train_index()]], prep.eot)
-    x, y = sched.batch(0)
+    x, _ = sched.batch(0)
     assert tok_ranks[x.numpy()].max() < allowed_tokens(0.8, n_vocab)
     dd = build_scheduler(prep, exp.curriculum("dd"), exp, 1, 32, 24)
     assert {dd.batch(s)[0].numel() for s in range(24)} == {128}

@@ -5,8 +5,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from conftest import run_cli
+
 from corpora import Corpus
 
 LETTERS = {"a": "abcdefgh", "b": "ijklmnop", "c": "qrstuvwx"}
@@ -36,9 +36,10 @@ vocab_size = 300
 tokens = 2560
 batch_size = 8
 context = 32
+threads = 1
 eval_every = 10
 log_every = 5
-eval_docs = 24
+eval_docs = 16
 [samples]
 prompts = ["a"]
 max_tokens = 2
@@ -112,17 +113,28 @@ def test_search_finds_the_planted_domain_and_the_winner_beats_uniform(tmp_path):
 
 
 def test_bad_mixsearch_settings_are_one_line(tmp_path):
+    from curricula import CurriculumError
+    from trainers.config import ExperimentError, load_experiment
+    from trainers.targets import make_target
+
     exp = _setup(tmp_path)
     text = exp.read_text()
     exp.write_text(text.replace('domains = ["a", "b", "c"]', 'domains = ["a", "d"]'))
-    r = run_cli("mixsearch", exp, timeout=120)
+    r = run_cli("mixsearch", exp, timeout=300)
     assert r.returncode == 2 and "no corpus named 'd'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     exp.write_text(text.replace("top = 50", "top = 50\nbounds = { a = [0.6, 1.0], b = [0.5, 1.0] }"))
-    r = run_cli("mixsearch", exp, timeout=120)
-    assert r.returncode == 2 and "no mixture adds up to 1" in r.stderr
-    exp.write_text(text.replace('target = "main"', 'target = "probe:blimp"'))
-    r = run_cli("mixsearch", exp, "--no-validate", timeout=120)
-    assert r.returncode == 2 and "probe:blimp" in r.stderr and "no such probe" in r.stderr
+    with pytest.raises(ExperimentError, match="no mixture adds up to 1"):
+        load_experiment(exp)
+    exp.write_text(text.replace("top = 50", "top = 50\nbounds = { a = [0.6, 0.5] }"))
+    with pytest.raises(ExperimentError, match=r"mixsearch.bounds.a: must be \[min, max\]"):
+        load_experiment(exp)
+    with pytest.raises(CurriculumError, match="probe:blimp: no such probe"):
+        make_target("probe:blimp", ["main", "a"])
+    with pytest.raises(CurriculumError, match="no corpus named 'z'"):
+        make_target({"a": 1.0, "z": 1.0}, ["main", "a"])
+    t = make_target({"a": 3.0, "main": 1.0}, ["main", "a"])
+    assert t.corpora == {"a": 0.75, "main": 0.25}
+    assert t.value(tmp_path, {"val_loss": 2.0, "val_loss/a": 4.0}) == pytest.approx(3.5)
 
 
 def test_the_prior_respects_bounds_and_centre():

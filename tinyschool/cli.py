@@ -18,6 +18,7 @@ COMMANDS = [
     "tinyschool.commands.train",
     "tinyschool.commands.evaluate",
     "tinyschool.commands.mixsearch",
+    "tinyschool.commands.sweep",
 ]
 
 

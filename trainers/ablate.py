@@ -32,6 +32,7 @@ def run_ablation(exp: Experiment, workers: int | None = None, on_done: Callable[
                  log: Callable[[str], None] = lambda s: None) -> dict:
     prep = prepare(exp, log)
     jobs, w, threads = plan(exp, workers)
+    threads = exp.train.threads or threads  # an explicit [train] threads wins
     log(f"{len(jobs)} runs ({len(exp.curricula)} curricula x {len(exp.seeds)} seeds), {w} at a time, {threads} torch thread(s) each")
     data = exp.model_dump(mode="json")
     results, todo = [], []

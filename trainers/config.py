@@ -137,6 +137,27 @@ class MixSearchConfig(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class SweepConfig(_Strict):
+    """Axes crossed with curricula and seeds (`tinyschool sweep`): any subset, every combination."""
+
+    preset: list[str] = Field(default_factory=list, description="model presets")
+    tokens: list[int] = Field(default_factory=list, description="token budgets")
+    vocab_size: list[int] = Field(default_factory=list, description="tokenizer vocabulary sizes")
+    context: list[int] = Field(default_factory=list, description="context lengths")
+
+    @model_validator(mode="after")
+    def _check(self):
+        for axis in ("preset", "tokens", "vocab_size", "context"):
+            v = getattr(self, axis)
+            if len(set(v)) != len(v):
+                raise ValueError(f"sweep.{axis}: values must be distinct (got {v})")
+        if any(t <= 0 for t in self.tokens) or any(not 260 <= v <= 65536 for v in self.vocab_size) or any(c <= 8 for c in self.context):
+            raise ValueError("sweep: tokens must be > 0, vocab_size in [260, 65536], context > 8")
+        if not (self.preset or self.tokens or self.vocab_size or self.context):
+            raise ValueError("sweep: give at least one axis (preset, tokens, vocab_size, context)")
+        return self
+
+
 class Experiment(_Strict):
     name: str
     description: str = ""
@@ -158,6 +179,7 @@ class Experiment(_Strict):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     curricula: list[CurriculumConfig] = Field(min_length=1)
     mixsearch: MixSearchConfig | None = None
+    sweep: SweepConfig | None = None
 
     @model_validator(mode="after")
     def _check(self):

@@ -34,7 +34,7 @@ from trainers.config import CurriculumConfig, Experiment, MixSearchConfig
 from trainers.prepare import Prepared, prepare, share_prepared
 from trainers.regression import REGRESSORS, Fit, best_fit, cross_validate
 from trainers.report import summarize, verdict
-from trainers.targets import make_target, metric_of
+from trainers.targets import make_target
 from trainers.train import run_dir
 
 WINNER, UNIFORM, NATURAL = "mixsearch-winner", "uniform", "natural"
@@ -181,7 +181,7 @@ def run_mixsearch(exp: Experiment, workers: int | None = None, log: Callable[[st
     sign = -1.0 if target.higher_is_better else 1.0
     predicted = {n: sign * float(chosen.predict(w[None])[0]) for n, w in ((WINNER, winner), (UNIFORM, uniform), (NATURAL, natural))}
     res = SearchResult(domains, proxies, fits, chosen, winner, uniform, natural, predicted, target.name, target.higher_is_better)
-    log(f"regression: " + ", ".join(f"{f.name} rho {f.rho:.3f} MAE {f.mae:.4f}" for f in fits) + f"; using {chosen.name}")
+    log("regression: " + ", ".join(f"{f.name} rho {f.rho:.3f} MAE {f.mae:.4f}" for f in fits) + f"; using {chosen.name}")
 
     if (ms.validate_.enabled if validate is None else validate):
         v = ms.validate_
@@ -275,7 +275,7 @@ def report_markdown(exp: Experiment, res: SearchResult, plot: Path, toml: str) -
         for b, (word, p) in v["verdicts"].items():
             ptxt = f", Welch's t-test p = {p:.3g}" if not math.isnan(p) else ""
             md.append(f"- **{WINNER}** vs {b}: **{word}** ({_f(v['summary'][WINNER]['mean'])} vs {_f(v['summary'][b]['mean'])}{ptxt})")
-        md += ["", f"Per-run curves and the ablation statistics of these runs: `validate/report.md`.", ""]
+        md += ["", "Per-run curves and the ablation statistics of these runs: `validate/report.md`.", ""]
     md += [f"![predicted against observed target, out of fold]({plot.name})", "",
            "## The winner as a curriculum", "", "```toml", toml.rstrip(), "```", "",
            "Every proxy's weights, target and out-of-fold predictions: `mixture.parquet` "
