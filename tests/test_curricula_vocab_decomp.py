@@ -113,6 +113,7 @@ def test_decomposed_mixture_matches_the_weights_in_tokens():
         DecomposedScheduler(pools, batch_size=8, context=48, total_steps=4, seed=1)
 
 
+@pytest.mark.slow
 def test_both_curricula_through_a_prepared_experiment_and_the_real_trainer(tmp_path):
     from test_ablate import make_corpus
 

@@ -69,6 +69,7 @@ def _setup(tmp_path):
     return exp
 
 
+@pytest.mark.slow
 def test_search_finds_the_planted_domain_and_the_winner_beats_uniform(tmp_path):
     from trainers.config import load_experiment
     from trainers.mixsearch import NATURAL, UNIFORM, WINNER, run_mixsearch
@@ -112,6 +113,7 @@ def test_search_finds_the_planted_domain_and_the_winner_beats_uniform(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/*/seed*/checkpoint.pt")} == stamps
 
 
+@pytest.mark.slow
 def test_bad_mixsearch_settings_are_one_line(tmp_path):
     from curricula import CurriculumError
     from trainers.config import ExperimentError, load_experiment

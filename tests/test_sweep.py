@@ -62,10 +62,11 @@ def _exp(tmp_path, axes):
     return load_experiment(p)
 
 
+@pytest.mark.slow
 def test_a_size_by_data_sweep_runs_every_point_and_fits_the_law(tmp_path):
     from trainers.sweep import run_sweep, sweep_points
 
-    exp = _exp(tmp_path, 'preset = ["tiny", "260k"]\ntokens = [512, 1024, 2048]')
+    exp = _exp(tmp_path, 'preset = ["tiny", "260k"]\ntokens = [512, 1024, 2048]\nbootstrap = 20')
     points = sweep_points(exp)
     assert [p[0] for p in points][:2] == ["preset-tiny_tokens-512", "preset-tiny_tokens-1024"] and len(points) == 6
     assert points[4][2].model.preset == "260k" and points[4][2].train.tokens == 1024
@@ -87,6 +88,7 @@ def test_a_size_by_data_sweep_runs_every_point_and_fits_the_law(tmp_path):
     assert len(toks) == 1
 
 
+@pytest.mark.slow
 def test_different_tokenizers_are_compared_in_bits_per_byte(tmp_path):
     from trainers.sweep import run_sweep, sweep_points
 

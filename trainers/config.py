@@ -144,6 +144,7 @@ class SweepConfig(_Strict):
     tokens: list[int] = Field(default_factory=list, description="token budgets")
     vocab_size: list[int] = Field(default_factory=list, description="tokenizer vocabulary sizes")
     context: list[int] = Field(default_factory=list, description="context lengths")
+    bootstrap: int = Field(200, ge=0, description="bootstrap resamples of the L(N, D) fit's intervals")
 
     @model_validator(mode="after")
     def _check(self):

@@ -32,7 +32,7 @@ def _jac(theta: np.ndarray, logN: np.ndarray, logD: np.ndarray) -> np.ndarray:
 def _solve(theta0: np.ndarray, logN: np.ndarray, logD: np.ndarray, logL: np.ndarray):
     return least_squares(lambda t: _log_pred(t, logN, logD) - logL, theta0, jac=lambda t: _jac(t, logN, logD),
                          loss="huber", f_scale=1e-3, bounds=([-20, 0, -20, 0, -10], [60, 3, 60, 3, 10]), method="trf",
-                         max_nfev=500)
+                         max_nfev=200)
 
 
 @dataclass

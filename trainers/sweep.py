@@ -135,14 +135,15 @@ def write_sweep_report(exp: Experiment, points) -> dict:
         ci = f"[{s['lo']:.4f}, {s['hi']:.4f}]" if s["n"] > 1 else "n/a"
         md.append(f"| {p} | {c} | {rs[0]['non_embedding_params']:,} | {rs[0]['train_tokens']:,} | {s['n']} | {s['mean']:.4f} | {ci} |")
     md.append("")
-    fits = scaling_fits(rows, metric)
+    fits = scaling_fits(rows, metric, exp.sweep.bootstrap)
     if fits:
         md += ["## Scaling law L(N, D) = E + A/N^alpha + B/D^beta", "",
                "N: non-embedding parameters; D: training tokens; fitted on every run (Huber loss on log L, "
-               "Chinchilla's approach 3); 95% intervals from 200 bootstrap resamples of the runs.", "",
+               f"Chinchilla's approach 3); 95% intervals from {exp.sweep.bootstrap} bootstrap resamples of the runs.", "",
                "| group | runs | " + " | ".join(PARAMS) + " | RMSE (log) |", "|---|---|" + "---|" * (len(PARAMS) + 1)]
         for g, (f, _) in fits.items():
-            cells = [f"{getattr(f, p):.4g} [{f.intervals[p][0]:.3g}, {f.intervals[p][1]:.3g}]" for p in PARAMS]
+            cells = [f"{getattr(f, p):.4g}" + (f" [{f.intervals[p][0]:.3g}, {f.intervals[p][1]:.3g}]" if p in f.intervals else "")
+                     for p in PARAMS]
             md.append(f"| {g} | {f.n_points} | " + " | ".join(cells) + f" | {f.rmse_log:.4f} |")
         plot = plot_scaling(fits, metric, unit, out / "scaling.png")
         md += ["", f"![loss against tokens per model size, with the fitted law]({plot.name})", ""]
@@ -153,7 +154,7 @@ def write_sweep_report(exp: Experiment, points) -> dict:
     return {"report": out / "report.md", "rows": rows, "fits": fits, "metric": metric}
 
 
-def scaling_fits(rows: list[dict], metric: str) -> dict[str, tuple[ScalingFit, list[dict]]]:
+def scaling_fits(rows: list[dict], metric: str, bootstrap: int = 200) -> dict[str, tuple[ScalingFit, list[dict]]]:
     """One fit per (curriculum, tokenizer, context) group that holds a size x data grid."""
     groups: dict[str, list[dict]] = {}
     for r in rows:
@@ -163,7 +164,7 @@ def scaling_fits(rows: list[dict], metric: str) -> dict[str, tuple[ScalingFit, l
         N = [r["non_embedding_params"] for r in rs]
         D = [r["train_tokens"] for r in rs]
         if len(rs) >= 6 and len(set(N)) >= 2 and len(set(D)) >= 2:
-            fits[g] = (fit_scaling(N, D, [r[metric] for r in rs]), rs)
+            fits[g] = (fit_scaling(N, D, [r[metric] for r in rs], bootstrap=bootstrap), rs)
     return fits
 
 
