@@ -75,6 +75,9 @@ class Scheduler:
             if sum(s.weights.values()) <= 0:
                 raise CurriculumError(f"mixture stage until={s.until}: weights must add up to more than 0")
         self.stages = sorted(self.stages, key=lambda s: s.until)
+        self._check_pools()
+
+    def _check_pools(self) -> None:
         for pool in self.pools.values():
             pool.limit(1.0, self.context + 1)  # every corpus must hold one full window
 

@@ -13,15 +13,12 @@ import torch
 from trainers.config import Experiment
 from trainers.heldout import heldout_warning
 from trainers.model import Transformer
-from trainers.prepare import prepare
+from trainers.prepare import load_prepared, prepare
 from trainers.report import write_report
-from trainers.train import _fingerprint, finished, model_config, run_dir
+from trainers.train import _fingerprint, finished, model_config, run_dir, train_run
 
 
 def _run_one(exp_data: dict, curriculum: str, seed: int, threads: int) -> dict:
-    from trainers.prepare import load_prepared
-    from trainers.train import train_run
-
     exp = Experiment.model_validate(exp_data)
     return train_run(exp, curriculum, seed, threads=threads, prep=load_prepared(exp.out_dir))
 
@@ -53,6 +50,7 @@ def run_ablation(exp: Experiment, workers: int | None = None, on_done: Callable[
     if (warn := heldout_warning(exp, prep)) is not None:
         log(f"warning: {warn}")
     jobs, w, threads = plan(exp, workers)
+    threads = exp.train.threads or threads  # an explicit [train] threads wins
     log(f"{len(jobs)} runs ({len(exp.curricula)} curricula x {len(exp.seeds)} seeds), {w} at a time, {threads} torch thread(s) each")
     data = exp.model_dump(mode="json")
     results, todo = [], []
@@ -64,7 +62,13 @@ def run_ablation(exp: Experiment, workers: int | None = None, on_done: Callable[
                 on_done(done)
         else:
             todo.append((c, s))
-    if todo:
+    if todo and min(w, len(todo)) == 1:  # one at a time: in this process, no worker start-up (importing torch takes seconds)
+        for c, s in todo:
+            r = _run_one(data, c, s, threads)
+            results.append(r)
+            if on_done:
+                on_done(r)
+    elif todo:
         w = min(w, len(todo))
         with ProcessPoolExecutor(max_workers=w, mp_context=mp.get_context("spawn")) as pool:
             futures = [pool.submit(_run_one, data, c, s, threads) for c, s in todo]

@@ -76,6 +76,18 @@ class CurriculumConfig(_Strict):
     context_pacing: str | None = Field(None, description="sequence-length curriculum: a pacing function")
     context_start: float = Field(0.25, gt=0, le=1)
     mixture: list[MixtureStageConfig] = Field(default_factory=list)
+    vocabulary_pacing: str | None = Field(None, description="CLIMB vocabulary curriculum: a pacing function of the allowed share of the vocabulary")
+    vocabulary_start: float = Field(0.2, gt=0, le=1, description="share of the (most frequent) vocabulary allowed at step 0")
+    batching: Literal["windows", "decomposed"] = Field("windows", description="decomposed: Dataset Decomposition's length buckets")
+    min_chunk: int = Field(8, ge=2, description="decomposed: shortest chunk kept (a power of two)")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.vocabulary_pacing and (self.order != "random" or self.pacing != "none"):
+            raise ValueError(f"curriculum {self.name}: vocabulary_pacing orders the documents itself; leave order and pacing at their defaults")
+        if self.min_chunk & (self.min_chunk - 1):
+            raise ValueError(f"curriculum {self.name}: min_chunk must be a power of two (got {self.min_chunk})")
+        return self
 
 
 class SamplesConfig(_Strict):
@@ -108,6 +120,56 @@ class ProbeConfig(_Strict):
     probe_every: int = Field(0, ge=0, description="steps between probes for learning curves (needs step checkpoints)")
     baselines: bool = Field(True, description="unigram, bigram, 5-gram and the untrained model beside every run")
     batch_size: int = Field(128, gt=0)
+class MixValidateConfig(_Strict):
+    """The winner trained at a larger preset beside the uniform and the natural mixture."""
+
+    enabled: bool = True
+    preset: str = "1m"
+    tokens: int | None = Field(None, gt=0, description="default: [train] tokens")
+    seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
+
+
+class MixSearchConfig(_Strict):
+    """`tinyschool mixsearch`: RegMix-style search for the mixture of the experiment's corpora."""
+
+    target: str | dict[str, float] = Field("main", description="a corpus (its held-out loss), {corpus = weight...}, or probe:NAME")
+    domains: list[str] = Field(default_factory=list, description="corpora the mixture is over (default: all)")
+    proxies: int = Field(48, ge=4)
+    preset: str = "tiny"
+    tokens: int = Field(200_000, gt=0, description="token budget of each proxy")
+    seed: int = Field(1, description="the proxies' training seed (and the sampling seed)")
+    concentration: float = Field(1.0, gt=0, description="Dirichlet concentration per domain (1 = flat over the simplex)")
+    center: Literal["uniform", "natural"] = Field("uniform", description="natural: the prior's mean is the token shares")
+    bounds: dict[str, list[float]] = Field(default_factory=dict, description="corpus -> [min, max] weight")
+    candidates: int = Field(100_000, ge=100, description="mixtures sampled from the prior and ranked by the regression")
+    top: int = Field(100, ge=1, description="the winner is the mean of the top-k predicted candidates (RegMix)")
+    folds: int = Field(5, ge=2)
+    regression: Literal["auto", "linear", "gbm"] = "auto"
+    validate_: MixValidateConfig = Field(default_factory=MixValidateConfig, alias="validate")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SweepConfig(_Strict):
+    """Axes crossed with curricula and seeds (`tinyschool sweep`): any subset, every combination."""
+
+    preset: list[str] = Field(default_factory=list, description="model presets")
+    tokens: list[int] = Field(default_factory=list, description="token budgets")
+    vocab_size: list[int] = Field(default_factory=list, description="tokenizer vocabulary sizes")
+    context: list[int] = Field(default_factory=list, description="context lengths")
+    bootstrap: int = Field(200, ge=0, description="bootstrap resamples of the L(N, D) fit's intervals")
+
+    @model_validator(mode="after")
+    def _check(self):
+        for axis in ("preset", "tokens", "vocab_size", "context"):
+            v = getattr(self, axis)
+            if len(set(v)) != len(v):
+                raise ValueError(f"sweep.{axis}: values must be distinct (got {v})")
+        if any(t <= 0 for t in self.tokens) or any(not 260 <= v <= 65536 for v in self.vocab_size) or any(c <= 8 for c in self.context):
+            raise ValueError("sweep: tokens must be > 0, vocab_size in [260, 65536], context > 8")
+        if not (self.preset or self.tokens or self.vocab_size or self.context):
+            raise ValueError("sweep: give at least one axis (preset, tokens, vocab_size, context)")
+        return self
 
 
 class Experiment(_Strict):
@@ -133,6 +195,8 @@ class Experiment(_Strict):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     probe: ProbeConfig = Field(default_factory=ProbeConfig)
     curricula: list[CurriculumConfig] = Field(min_length=1)
+    mixsearch: MixSearchConfig | None = None
+    sweep: SweepConfig | None = None
 
     @model_validator(mode="after")
     def _check(self):
@@ -143,6 +207,8 @@ class Experiment(_Strict):
             raise ValueError(f"seeds must be distinct (got {self.seeds})")
         if "main" in self.corpora:
             raise ValueError("corpora: the name 'main' is the experiment's own corpus")
+        if self.mixsearch is not None:
+            _check_mixsearch(self.mixsearch, list(self.sources()))
         return self
 
     @property
@@ -175,6 +241,23 @@ class Experiment(_Strict):
         if "model_loss" in [s.lstrip("-") for s in self.scorers()]:
             d["reference"] = self.reference.model_dump()
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_mixsearch(ms: MixSearchConfig, sources: list[str]) -> None:
+    for n in ms.domains + list(ms.bounds):
+        if n not in sources:
+            raise ValueError(f"mixsearch: no corpus named {n!r} (corpora: {', '.join(sources)})")
+    domains = ms.domains or sources
+    if len(domains) < 2:
+        raise ValueError("mixsearch: needs at least two corpora to mix (add [corpora])")
+    lo = hi = 0.0
+    for n in domains:
+        b = ms.bounds.get(n, [0.0, 1.0])
+        if len(b) != 2 or not 0 <= b[0] <= b[1] <= 1:
+            raise ValueError(f"mixsearch.bounds.{n}: must be [min, max] with 0 <= min <= max <= 1 (got {b})")
+        lo, hi = lo + b[0], hi + b[1]
+    if lo > 1 or hi < 1:
+        raise ValueError(f"mixsearch.bounds: no mixture adds up to 1 within them (minimums add to {lo:g}, maximums to {hi:g})")
 
 
 def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> Experiment:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -174,3 +175,19 @@ def load_prepared(out: str | Path) -> Prepared:
         sources[name] = sd
     return Prepared(out, meta["eot"], meta["vocab_size"], sources, meta["bucket_names"], meta["bucket_scorer"],
                     meta["fingerprint"])
+
+
+def share_prepared(src: str | Path, dst: str | Path) -> bool:
+    """Copy another folder's prepared data (tokenizer, token ids, scores) into `dst` when `dst` has none:
+    experiments that differ only in model, budget or curricula then skip the tokenizer and the scorers.
+    `prepare` still checks the fingerprint and prepares afresh if the data settings differ."""
+    src, dst = Path(src), Path(dst)
+    if not (src / "prepared.json").exists() or (dst / "prepared.json").exists():
+        return False
+    (dst / "data").mkdir(parents=True, exist_ok=True)
+    for f in (src / "data").glob("*.npz"):
+        shutil.copyfile(f, dst / "data" / f.name)
+    for name in ("tokenizer.json", "scores.parquet", "prepared.json"):  # the marker last
+        shutil.copyfile(src / name, dst / f".{name}.tmp")
+        os.replace(dst / f".{name}.tmp", dst / name)
+    return True

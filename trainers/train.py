@@ -32,14 +32,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from curricula import order_documents, pacing_function
-from curricula.scheduler import MixtureStage, Scheduler, TokenPool
 from trainers.config import CurriculumConfig, Experiment, TrainConfig
 from trainers.evaluate import HeldOut, autocast_for, doc_losses, token_bytes
 from trainers.model import ModelConfig, Transformer, compile_unavailable, preset, training_loss
 from trainers.prepare import Prepared, prepare
 from trainers.sample import sample_texts
 from trainers.tokenizer import load_tokenizer
+from trainers.schedule import build_scheduler  # curriculum settings -> batch scheduler
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.parquet"
@@ -145,25 +144,6 @@ def prefetch(batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]], steps: r
             if s + 1 < steps.stop:
                 nxt = pool.submit(load, s + 1)
             yield cur
-
-
-def build_scheduler(prep: Prepared, cur: CurriculumConfig, exp: Experiment, seed: int, context: int,
-                    total_steps: int) -> Scheduler:
-    pools = {}
-    spec = cur.scorer or exp.scorer
-    wanted = {s.until: s for s in cur.mixture}
-    names = ["main"] + ([n for n in exp.corpora if any(n in s.weights for s in cur.mixture)] if cur.mixture else [])
-    for name in names:
-        src = prep.sources[name]
-        idx = src.train_index()
-        scores = src.scores.get(spec, np.zeros(len(src.ids)))[idx] if cur.order != "random" else np.zeros(len(idx))
-        order = idx[order_documents(cur.order, scores, seed)]
-        pools[name] = TokenPool(src.docs, order, prep.eot, name=name)
-    pace = pacing_function(cur.pacing, start=cur.start, ramp=cur.ramp, **({"stages": cur.stages} if cur.pacing == "step" else {}))
-    ctx_pace = pacing_function(cur.context_pacing, start=cur.context_start, ramp=cur.ramp) if cur.context_pacing else None
-    stages = [MixtureStage(s.until, dict(s.weights)) for s in sorted(wanted.values(), key=lambda s: s.until)]
-    return Scheduler(pools, exp.train.batch_size, context, total_steps, seed, pacing=pace, context_pacing=ctx_pace,
-                     stages=stages)
 
 
 def held_out(prep: Prepared, cfg: TrainConfig, sources: list[str]) -> HeldOut:
