@@ -28,13 +28,14 @@ sys.path.insert(0, str(REPO))
 
 import prompts  # noqa: E402
 from corpora import Corpus  # noqa: E402
-from filters.stage import run_annotate  # noqa: E402
 from generators.postprocess import postprocessor  # noqa: E402
 from generators.registry import make_backend  # noqa: E402
-from generators.runner import run_generation  # noqa: E402
 from generators.templates import load_template  # noqa: E402
+from tinyschool.executors import make_executor  # noqa: E402
 from tinyschool.quality import FIGURES, corpus_quality  # noqa: E402
 from tinyschool.recipe import load_recipe  # noqa: E402
+from tinyschool.stages.annotate import run_annotate  # noqa: E402
+from tinyschool.stages.generate import run_generation  # noqa: E402
 from tinyschool.ui import console, print_table, progress_bar  # noqa: E402
 
 
@@ -106,7 +107,7 @@ def main() -> int:
     vocab = prompts.resolve("vocab", recipe.vocabulary, ".tsv") if recipe.vocabulary else None
     results = {}
     for k, cfg in variants.items():
-        run_annotate(corpora[k], cfg.filters, vocab, workers=args.workers, report_dir=out / k / "reports")
+        run_annotate(corpora[k], cfg.filters, vocab, make_executor(workers=args.workers), report_dir=out / k / "reports")
         q = corpus_quality(corpora[k])
         t = timed[k]
         q["tokens_per_s"] = round(t.tokens / t.seconds, 2) if t.seconds else None

@@ -12,7 +12,8 @@ from filters.base import Resources
 from filters.config import FilterConfig
 from filters.registry import build_annotators
 from filters.select import SelectConfig, select_best
-from filters.stage import run_annotate
+from tinyschool.executors import make_executor
+from tinyschool.stages.annotate import run_annotate
 from filters.text import Doc
 from filters.trim import trim_to_sentence
 
@@ -43,7 +44,7 @@ def test_human_childrens_stories_are_kept(tmp_path):
     """>= 95% of the 50+ human-written stories pass the default cleaning (every annotator, dedup)."""
     assert len(STORIES) >= 50
     c = corpus_of(tmp_path / "c", [record(i, s["text"]) for i, s in enumerate(STORIES)])
-    stats = run_annotate(c, FilterConfig(), VOCAB, workers=1)
+    stats = run_annotate(c, FilterConfig(), VOCAB, executor=make_executor(workers=1))
     rows = annotated(c)
     dropped = [(r["id"], r["drop_reason"]) for r in rows if not r["keep"]]
     assert stats.kept / stats.docs >= 0.95, dropped
@@ -115,7 +116,7 @@ def test_best_of_k_and_trim_in_the_stage(tmp_path):
             record(3, "Once upon a time there was a", prompt_b, slots, finish="length", index=3)]
     c = corpus_of(tmp_path / "c", recs)
     cfg = FilterConfig.model_validate({"select": {"mode": "best", "group_size": 2}, "degenerate": {"trim_unfinished": True}})
-    run_annotate(c, cfg, VOCAB, workers=1)
+    run_annotate(c, cfg, VOCAB, executor=make_executor(workers=1))
     rows = {r["id"]: r for r in annotated(c)}
     assert rows["d0001"]["selected"] and rows["d0001"]["keep"]
     assert not rows["d0000"]["selected"] and rows["d0000"]["drop_reason"] == "select:not_selected"
