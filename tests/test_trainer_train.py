@@ -1,5 +1,6 @@
 """The training loop on a small synthetic corpus written with corpora's Corpus.write_shard."""
 import json
+from pathlib import Path
 import random
 
 import duckdb
@@ -223,6 +224,29 @@ def test_val_bpb_is_recorded_at_every_evaluation(tmp_path, corpus):
     # same tokens, so bpb / loss is one constant: tokens / bytes / ln 2
     ratios = [b / loss for _, loss, b in rows]
     assert max(ratios) - min(ratios) < 1e-9 and rows[-1][2] < rows[0][2]
+
+
+@pytest.mark.slow
+def test_probe_every_keeps_the_model_at_those_steps(tmp_path, corpus):
+    from trainers.probe import load_run_lm
+    from trainers.probe_report import step_checkpoints
+
+    exp = load_experiment(exp_file(tmp_path, "snap"))
+    exp = exp.model_copy(update={"probe": exp.probe.model_copy(update={"probe_every": 10})})
+    res = train_run(exp, "random", 1, threads=1)
+    steps = step_checkpoints(Path(res["run"]), 10)
+    assert [s for s, _ in steps] == [10, 20, 30, 40]  # 47 steps: the final model is checkpoint.pt
+    ck = torch.load(steps[0][1], weights_only=False)
+    assert set(ck) == {"model", "model_config", "tokens", "scheduler"} and ck["scheduler"]["step"] == 10
+    early, final = load_run_lm(res["run"], checkpoint=steps[0][1]), load_run_lm(res["run"])
+    assert (early.step, final.step) == (10, 47)
+    ids = torch.tensor([early.encode(["Once upon a time, Tom had a dog."])[0]])
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    assert not torch.allclose(early.logits_at(ids, mask), final.logits_at(ids, mask))  # another model than the final one
+    # the snapshots do not touch the run itself: the same curve as a run without them
+    plain = train_run(load_experiment(exp_file(tmp_path, "plain")), "random", 1, threads=1)
+    assert _curve(res["run"]) == _curve(plain["run"]) or [r for r in _curve(res["run"]) if r[0] != "tokens_per_s"] == \
+        [r for r in _curve(plain["run"]) if r[0] != "tokens_per_s"]
 
 
 @pytest.mark.slow

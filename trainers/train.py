@@ -41,6 +41,7 @@ from trainers.tokenizer import load_tokenizer
 from trainers.schedule import build_scheduler  # curriculum settings -> batch scheduler
 
 CHECKPOINT = "checkpoint.pt"
+SNAPSHOTS = "checkpoints"  # <run>/checkpoints/step<N>.pt: the model at step N, on the `[probe] probe_every` schedule
 METRICS = "metrics.parquet"
 COMPILE_FLOPS = 1e14  # compile = "auto" on a CPU: runs of more training FLOPs (~10 minutes at 2 cores' peak)
 
@@ -214,6 +215,15 @@ def save_checkpoint(path: Path, model: Transformer, opt: torch.optim.Optimizer, 
     os.replace(tmp, path)
 
 
+def save_snapshot(path: Path, model: Transformer, step: int, tokens: int) -> None:
+    """The model alone at `step` (`[probe] probe_every`: the probes' learning curve reads these)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save({"model": model.state_dict(), "model_config": model.cfg.to_dict(), "tokens": tokens,
+                "scheduler": {"step": step}}, tmp)
+    os.replace(tmp, path)
+
+
 def load_checkpoint(path: Path, model: Transformer, opt: torch.optim.Optimizer, fingerprint: str) -> tuple[int, int]:
     """Restore model and optimizer; returns (step, tokens)."""
     ck = torch.load(path, map_location=next(model.parameters()).device, weights_only=False)
@@ -270,6 +280,7 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     end = total_steps if stop_at_step is None else min(total_steps, stop_at_step)
     batches = prefetch(data.batch, range(step, end), device)
     ckpt_every = cfg.checkpoint_every or cfg.eval_every
+    probe_every = exp.probe.probe_every if exp.probe.enabled else 0
     # tokens/s is timed from after the first step (compilation, warm-up), without evaluations and checkpoints
     start, timed_from, side = step, None, 0.0
     model.train()
@@ -289,6 +300,10 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
                 metrics.write(out / METRICS)  # before the checkpoint: a checkpoint's metrics are always on disk
                 if checkpoint:
                     save_checkpoint(out / CHECKPOINT, model, opt, step, tokens, seed, total_steps, fp)
+                side += time.perf_counter() - t_side
+            if probe_every and step % probe_every == 0 and start < step < total_steps:
+                t_side = synchronize(device)
+                save_snapshot(out / SNAPSHOTS / f"step{step:06d}.pt", model, step, tokens)
                 side += time.perf_counter() - t_side
             if last:
                 break
