@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("tinyschool.commands.probe", "score a model on grammatical minimal pairs (BLiMP, or any JSONL of good/bad pairs)"),
     "transform": ("tinyschool.commands.transform", "rewrite, translate or shuffle an existing corpus into a new one (resumable)"),
     "mixsearch": ("tinyschool.commands.mixsearch", "train proxy models on random mixtures, fit a regression, pick and validate the best mixture"),
-    "sweep": ("tinyschool.commands.sweep", "run the ablation at every combination of the [sweep] axes and fit L(N, D)"),
+    "sweep": ("tinyschool.commands.sweep", "run the ablation at every combination of the [sweep] axes (preset, tokens, vocab_size, context) and fit the scaling law"),
 }
 
 

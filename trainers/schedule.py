@@ -8,7 +8,7 @@ mixture of several corpora.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -17,7 +17,9 @@ from curricula.decomposition import DecomposedPool, DecomposedScheduler
 from curricula.scheduler import MixtureStage, Scheduler, TokenPool
 from curricula.vocabulary import VocabularyPool, token_ranks, vocabulary_levels
 from trainers.config import CurriculumConfig, Experiment
-from trainers.prepare import Prepared
+
+if TYPE_CHECKING:  # a type only: prepare -> train -> schedule must not loop back
+    from trainers.prepare import Prepared
 
 
 def _windows(src, index, order, prep, cur, context, seed, vocab):
