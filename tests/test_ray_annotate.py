@@ -30,7 +30,7 @@ def _story(rng: random.Random, n: int) -> str:
     sents = []
     for _ in range(n):
         w = [rng.choice(WORDS) for _ in range(rng.randint(5, 9))]
-        sents.append(" ".join(w).capitalize() + ".")
+        sents.append("The " + " ".join(w) + " and the " + rng.choice(WORDS) + ".")  # stop words: prose to Gopher's rules
     return " ".join(sents)
 
 
