@@ -3,7 +3,8 @@ stray symbols.
 
 Columns: `emoji_count`, `url_count`, `hashtag_count` (hashtags and @handles), `date_count`, and
 `symbol_frac`: the share of non-space characters that are neither letters, digits nor ordinary
-prose punctuation. Defaults drop a story with any emoji, URL, hashtag or date (a children's story
+prose punctuation, and `odd_case_count`: words with a capital after a small letter ("sloWLY",
+"tIssues": a small model's broken subword pieces). Defaults drop a story with any emoji, URL, hashtag or date (a children's story
 has none) or with more than 2% symbols.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ DATE_RE = re.compile(
     rf"|\b(?:{MONTHS})\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}\b|\b\d{{1,2}}(?:st|nd|rd|th)? (?:{MONTHS}),? \d{{4}}\b"
     r"|\b(?:19|20)\d{2}\b",
     re.IGNORECASE)
+ODD_CASE_RE = re.compile(r"\b[A-Za-z]*[a-z][A-Z][A-Za-z]*\b")
 PROSE = set(".,!?;:'\"()-–—…‘’“”।॥")  # the danda ends a sentence in Devanagari scripts
 
 
@@ -48,6 +50,7 @@ def junk_metrics(text: str) -> dict[str, Any]:
         "hashtag_count": len(HASHTAG_RE.findall(text)),
         "date_count": len(DATE_RE.findall(text)),
         "symbol_frac": symbols / len(chars) if chars else 0.0,
+        "odd_case_count": len(ODD_CASE_RE.findall(text)),
     }
 
 
@@ -57,20 +60,21 @@ class JunkConfig(AnnotatorConfig):
     max_hashtags: int | None = Field(0, ge=0, description="hashtags and @handles")
     max_dates: int | None = Field(0, ge=0, description="calendar dates and years (1900-2099)")
     max_symbol_frac: float | None = Field(0.02, ge=0, le=1, description="share of non-space characters that are symbols")
+    max_odd_case: int | None = Field(1, ge=0, description="words with a capital after a small letter (one is allowed: McQueen)")
 
 
 class JunkAnnotator(Annotator):
     name = "junk"
     Config = JunkConfig
     columns = {"emoji_count": pa.int64(), "url_count": pa.int64(), "hashtag_count": pa.int64(),
-               "date_count": pa.int64(), "symbol_frac": pa.float64()}
+               "date_count": pa.int64(), "symbol_frac": pa.float64(), "odd_case_count": pa.int64()}
 
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
         v = junk_metrics(doc.text)
         c = self.cfg
         for col, limit, reason in (("emoji_count", c.max_emoji, "emoji"), ("url_count", c.max_urls, "url"),
                                    ("hashtag_count", c.max_hashtags, "hashtag"), ("date_count", c.max_dates, "date"),
-                                   ("symbol_frac", c.max_symbol_frac, "symbols")):
+                                   ("symbol_frac", c.max_symbol_frac, "symbols"), ("odd_case_count", c.max_odd_case, "odd_case")):
             if limit is not None and v[col] > limit:
                 return v, f"junk:{reason}"
         return v, None

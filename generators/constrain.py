@@ -165,10 +165,13 @@ class TokenTables:
             s = tok.decode([i])
             if not s:
                 continue
+            # case is folded only where it is a word's ordinary case (lower, or capitalised as "Bella" or a
+            # word after a quote): "sloWLY" or " lAd" keep their capitals, match no allowed prefix, and are penalised
             if s[0] == " " and len(s) > 1 and s[1:].isalpha() and s[1:].isascii():
-                kinds[i], letters[i] = START, s[1:].lower()
+                w = s[1:]
+                kinds[i], letters[i] = START, w.lower() if w.islower() or w == w.capitalize() else w
             elif s.isalpha() and s.isascii():
-                kinds[i], letters[i] = CONT, s.lower()
+                kinds[i], letters[i] = CONT, s.lower() if s.islower() or s == s.capitalize() else s
             elif s[0] in "'’":
                 kinds[i] = APOS
             elif s[0].isalpha() and s.isascii():  # "mom." - letters then punctuation: ends its word, never penalised

@@ -58,6 +58,7 @@ JUNK = {
     "url": (GOOD + " Read more at www.storytime.com/lily for the next part.", "junk:url"),
     "hashtag": (GOOD + " #bedtime #kids", "junk:hashtag"),
     "date": ("On March 3, 2021 " + GOOD, "junk:date"),
+    "odd_case": (GOOD + " She walked sloWLY into the tIssues of the lAdiES.", "junk:odd_case"),  # broken subword pieces
     "echo": (GOOD + " End your story here, wrap up everything nicely.", "instruction_echo"),
     "write_a_story": ("Write a story about a dog. " + GOOD, "instruction_echo"),
     "bullets": ("\n".join(f"- The dog ran to the park and played with the ball number {i}." for i in range(12)), None),
