@@ -41,6 +41,9 @@ today tomorrow yesterday tonight soon later always never sometimes maybe really 
 once upon time day one two three four five six seven eight nine ten first next then after
 """.split()
 _WORD = re.compile(r"[A-Za-z]+")
+# part of a constrained request's cache key: raise it when the processor decodes differently, so a
+# changed decoder is never served answers the old one wrote (2: case folded only for ordinary word case)
+DECODER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class Constraint:
     allowed_extra: tuple[str, ...] = ()  # words of the prompt's slots
 
     def as_key(self) -> dict[str, Any]:
-        return {"vocab": self.vocab_digest, "vocab_bias": self.vocab_bias, "required_bias": self.required_bias,
+        return {"decoder": DECODER_VERSION, "vocab": self.vocab_digest, "vocab_bias": self.vocab_bias, "required_bias": self.required_bias,
                 "required": list(self.required), "allowed_extra": list(self.allowed_extra)}
 
 
