@@ -112,6 +112,20 @@ def run_generation(corpus: Corpus, recipe_name: str, cfg: GenerationConfig, back
     return stats
 
 
+def token_rows(g: GenerationStats, seconds: float) -> list[tuple[str, Any]]:
+    """The summary rows of what a backend was sent and wrote (every stage that calls one shows them)."""
+    return [("input tokens", g.prompt_tokens), ("output tokens", g.completion_tokens),
+            ("output tokens/s", round(g.completion_tokens / seconds, 1) if seconds else 0)]
+
+
+def cost_rows(g: GenerationStats, b) -> list[tuple[str, Any]]:
+    """("cost (USD)", ...) when the backend config has prices, else nothing."""
+    if b.price_input_per_m is None and b.price_output_per_m is None:
+        return []
+    cost = g.prompt_tokens / 1e6 * (b.price_input_per_m or 0) + g.completion_tokens / 1e6 * (b.price_output_per_m or 0)
+    return [("cost (USD)", f"{cost:.4f}")]
+
+
 def generate_stage(recipe, corpus: Corpus, args: Any = None) -> GenerationStats:
     """The main job's first stage: generate with the recipe's backend and executor, print the summary."""
     cfg = recipe
@@ -134,15 +148,11 @@ def generate_stage(recipe, corpus: Corpus, args: Any = None) -> GenerationStats:
         *[(f"  failed: {k}", v) for k, v in sorted(stats.failed_by_kind.items())],
         ("retries", stats.retries),
         *([("lone surrogates -> U+FFFD", stats.replaced_surrogates)] if stats.replaced_surrogates else []),
-        ("input tokens", stats.prompt_tokens),
-        ("output tokens", stats.completion_tokens),
-        ("output tokens/s", round(stats.completion_tokens / stats.seconds, 1) if stats.seconds else 0),
+        *token_rows(stats, stats.seconds),
         ("seconds", round(stats.seconds, 1)),
     ]
     b = recipe.backend
-    if b.price_input_per_m is not None or b.price_output_per_m is not None:
-        cost = stats.prompt_tokens / 1e6 * (b.price_input_per_m or 0) + stats.completion_tokens / 1e6 * (b.price_output_per_m or 0)
-        rows.append(("cost (USD)", f"{cost:.4f}"))
+    rows += cost_rows(stats, b)
     print_table(f"generate: {recipe.name} ({b.name}, {b.model})", ["", "value"], rows)
     if stats.failed:
         console.print(f"[yellow]{stats.failed} requests failed; they are stored with their error. Re-run to retry only those.[/yellow]")

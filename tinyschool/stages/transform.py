@@ -35,6 +35,7 @@ from generators.transform_stage import (
 from generators.transforms import make_transform, target_id
 from tinyschool.executors import make_executor
 from tinyschool.stages.driver import Phases
+from tinyschool.stages.generate import cost_rows, token_rows
 from tinyschool.ui import console, print_table, progress_bar
 
 COUNTS = ("ok", "failed", "within_bound")
@@ -127,16 +128,12 @@ def transform_stage(recipe, corpus: Corpus, transform) -> Any:
             ("cache hits", g.cache_hits),
             *[(f"  failed: {k}", v) for k, v in sorted(g.failed_by_kind.items())],
             ("retries", g.retries),
-            ("input tokens", g.prompt_tokens),
-            ("output tokens", g.completion_tokens),
-            ("output tokens/s", round(g.completion_tokens / stats.seconds, 1) if stats.seconds else 0),
+            *token_rows(g, stats.seconds),
         ]
         if transform.name == "rewrite":
             rows += [(f"documents asked {k} time{'s' if k > 1 else ''}", v) for k, v in sorted(stats.rounds.items())]
             rows.append(("within the OOV bound", stats.within_bound))
-        if b.price_input_per_m is not None or b.price_output_per_m is not None:
-            cost = g.prompt_tokens / 1e6 * (b.price_input_per_m or 0) + g.completion_tokens / 1e6 * (b.price_output_per_m or 0)
-            rows.append(("cost (USD)", f"{cost:.4f}"))
+        rows += cost_rows(g, b)
     rows.append(("seconds", round(stats.seconds, 1)))
     where = f"{b.name}, {b.model}" if transform.uses_llm else "deterministic"
     print_table(f"transform: {recipe.name} ({transform.name}; {where})", ["", "value"], rows)
