@@ -50,9 +50,9 @@ class TimedBackend:
         self.seconds = 0.0
         self.tokens = 0
 
-    def generate(self, requests, progress=None):
+    def generate(self, requests, progress=None, on_result=None):
         t0 = time.perf_counter()
-        out = self.inner.generate(requests, progress=progress)
+        out = self.inner.generate(requests, progress=progress, on_result=on_result)
         self.seconds += time.perf_counter() - t0
         self.tokens += sum(c.completion_tokens for c in out if c.ok)
         return out

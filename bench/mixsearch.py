@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from corpora import Corpus
 from trainers.config import load_experiment
+from tinyschool.executors import ExecutorConfig
+from tinyschool.executors.local import LocalExecutor
 from trainers.mixsearch import run_mixsearch
 
 LETTERS = {"a": "abcdefgh", "b": "ijklmnop", "c": "qrstuvwx"}
@@ -82,7 +84,7 @@ def main() -> None:
     exp = load_experiment(d / "exp.toml")
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    res = run_mixsearch(exp, a.workers, log=print, validate=False)
+    res = run_mixsearch(exp, LocalExecutor(ExecutorConfig(num_workers=os.cpu_count() or 1)), a.workers, log=print, validate=False)
     wall = time.perf_counter() - t0
     cpu = sum(getattr(resource.getrusage(w), f) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
               for f in ("ru_utime", "ru_stime"))

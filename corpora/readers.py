@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
+from corpora.schema import SURROGATES
 from corpora.sources import ImportInputError, SourceFile, open_binary, read_exact
 
 DEFAULT_SEPARATOR = "<|endoftext|>"
@@ -412,9 +413,6 @@ def _parse_json_block(sf: SourceFile, opts: ReadOptions, block: memoryview, line
     return _parse_json_slow(sf, opts, bytes(block), line)
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _parse_json_slow(sf: SourceFile, opts: ReadOptions, block: bytes, line: int) -> Chunk:
     """Line by line with json.loads: finds the line that is bad and says why."""
     texts, ids, lines, bad = [], [], [], []
@@ -447,8 +445,8 @@ def _parse_json_slow(sf: SourceFile, opts: ReadOptions, block: bytes, line: int)
             _fail(sf, opts, bad, ln, where, f"text field {tf!r} is a {type(obj[tf]).__name__}, expected a string")
             continue
         text = obj[tf]
-        if _SURROGATE.search(text):  # "\ud800" escapes decode to lone surrogates, which UTF-8 cannot hold
-            text, n = _SURROGATE.subn("\ufffd", text)
+        if SURROGATES.search(text):  # "\ud800" escapes decode to lone surrogates, which UTF-8 cannot hold
+            text, n = SURROGATES.subn("\ufffd", text)
             replaced += n
             replaced_total += n
         if idf:
@@ -457,7 +455,7 @@ def _parse_json_slow(sf: SourceFile, opts: ReadOptions, block: bytes, line: int)
                 _fail(sf, opts, bad, ln, where, f"id field {idf!r} is {'missing' if v is None else 'not a scalar'}")
                 continue
             v = str(v) if not isinstance(v, bool) else str(v).lower()
-            ids.append(_SURROGATE.sub("\ufffd", v))
+            ids.append(SURROGATES.sub("\ufffd", v))
         texts.append(text)
         lines.append(ln)
         per_doc.append(replaced)

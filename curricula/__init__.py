@@ -7,7 +7,7 @@
 - scheduler.py  the deterministic, resumable batch scheduler (token pools, sequence-length curriculum,
                 staged mixtures of several corpora)
 """
-from curricula.documents import CurriculumError, corpus_signature, load_documents, split_heldout
+from curricula.documents import CurriculumError, corpus_signature, load_documents, load_heldout, split_heldout
 from curricula.ordering import ORDERINGS, order_documents
 from curricula.pacing import PACING, pacing_function
 from curricula.scorers import SCORERS, make_scorer

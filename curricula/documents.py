@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+import prompts
 from corpora import Corpus, CorpusError
 from corpora.errors import UserError
 from corpora.store import shard_checksum
@@ -36,6 +38,35 @@ def load_documents(path: str | Path) -> tuple[pa.Table, str]:
     if table.num_rows == 0:
         raise CurriculumError(f"{corpus.root}: {stage} stage has no usable documents")
     return table, stage
+
+
+def load_heldout(name: str) -> tuple[pa.Table, str]:
+    """A fixed held-out set (`heldout_from`): (id, text) of a corpus folder, a JSONL file with a `text`
+    field (and an optional `id`), or a bare name in prompts/eval; and its signature (a hash of the
+    documents). Ids get a `heldout:` prefix, so they cannot collide with the training corpus's."""
+    path = prompts.resolve("eval", name, ".jsonl")
+    if path.is_dir():
+        table, _ = load_documents(path)
+        ids, texts = table["id"].to_pylist(), table["text"].to_pylist()
+    elif path.is_file():
+        ids, texts = [], []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                texts.append(str(row["text"]))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise CurriculumError(f"heldout_from {path}:{n}: not a JSON object with a `text` field") from None
+            ids.append(str(row.get("id", f"line{n}")))
+    else:
+        raise CurriculumError(f"heldout_from: {path} is neither a corpus folder nor a JSONL file")
+    keep = [i for i, t in enumerate(texts) if t.strip()]
+    if not keep:
+        raise CurriculumError(f"heldout_from {path}: no documents")
+    table = pa.table({"id": [f"heldout:{ids[i]}" for i in keep], "text": [texts[i] for i in keep]})
+    sig = hashlib.sha256(json.dumps([table["id"].to_pylist(), table["text"].to_pylist()]).encode()).hexdigest()[:16]
+    return table, sig
 
 
 def corpus_signature(path: str | Path) -> str:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from curricula.documents import CurriculumError
+
 Pacing = Callable[..., float]
 
 
@@ -96,8 +98,6 @@ PACING: dict[str, Pacing] = {
 
 def pacing_function(name: str, start: float = 0.1, ramp: float = 0.8, **kwargs) -> Callable[[float], float]:
     """The pacing `name` as a function of training progress p in [0, 1]."""
-    from curricula.documents import CurriculumError
-
     if name not in PACING:
         raise CurriculumError(f"unknown pacing function {name!r} (one of {', '.join(PACING)})")
     if not 0 < start <= 1:

@@ -22,6 +22,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from corpora.languages import load_pipeline, stop_words
+from corpora.vocab import read_vocab
 from filters.base import Annotator, AnnotatorConfig
 from filters.text import WORD_RE
 
@@ -75,8 +76,6 @@ class VocabularyAnnotator(Annotator):
 
     def __init__(self, cfg, resources):
         super().__init__(cfg, resources)
-        from corpora.vocab import read_vocab
-
         if cfg.language == "en":
             self.lemmatizer = Lemmatizer(cfg.spacy_model)
         else:

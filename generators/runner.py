@@ -10,7 +10,6 @@ A re-run retries failed rows only.
 """
 from __future__ import annotations
 
-import inspect
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -148,7 +147,6 @@ def generate_shard(shard_items: list[PromptItem], missing: list[PromptItem], kep
     pending = [r for r in reqs if r.id not in answers]
     step = sub_batch or max(getattr(backend, "batch_size", 0) or 0, getattr(backend, "concurrency", 0) or 0, 8) * 2
     by_id = {r.id: r for r in pending}
-    streams = pending and _takes_on_result(backend)
     writer = CacheWriter(cache)
     checked: dict[str, Completion] = {}
 
@@ -162,11 +160,10 @@ def generate_shard(shard_items: list[PromptItem], missing: list[PromptItem], kep
 
     try:
         for chunk in _chunks(pending, step):
-            got = backend.generate(chunk, progress=advance, on_result=on_result) if streams else \
-                backend.generate(chunk, progress=advance)
+            got = backend.generate(chunk, progress=advance, on_result=on_result)
             stats.requests += len(chunk)
             for c in got:
-                if c.id not in checked:  # a backend that does not report answers as they come
+                if c.id not in checked:  # an answer the backend did not report as it came
                     on_result(c)
                 answers[c.id] = checked[c.id]
     finally:
@@ -195,14 +192,6 @@ def generate_shard(shard_items: list[PromptItem], missing: list[PromptItem], kep
             stats.failed += 1
             stats.failed_by_kind[rec["error_kind"] or "error"] += 1
     return raw_table(records)
-
-
-def _takes_on_result(backend: Backend) -> bool:
-    """Whether the backend reports answers as they come (every built-in one does)."""
-    try:
-        return "on_result" in inspect.signature(backend.generate).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 # ---- the task (one shard; any executor runs it) ----------------------------------------------------

@@ -14,7 +14,7 @@ import importlib
 import json
 import re
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 from generators.base import Completion, Request
 from generators.templates import TemplateError
@@ -94,11 +94,6 @@ def check(request: Request, c: Completion) -> Completion:
     if err is not None:
         c.error, c.error_kind, c.finish_reason = err, "invalid", "error"
     return c
-
-
-def check_all(requests: Sequence[Request], completions: Sequence[Completion]) -> list[Completion]:
-    by_id = {r.id: r for r in requests}
-    return [check(by_id[c.id], c) if c.id in by_id else c for c in completions]
 
 
 def response_format(schema: dict[str, Any]) -> dict[str, Any]:

@@ -22,8 +22,8 @@ class _Shared:
         self.name, self.model, self.api = backend.name, backend.model, getattr(backend, "api", "chat")
         self.batch_size = 4
 
-    def generate(self, requests, progress=None):
-        return self._b.generate(requests, progress=progress)
+    def generate(self, requests, progress=None, on_result=None):
+        return self._b.generate(requests, progress=progress, on_result=on_result)
 
     def close(self):
         pass

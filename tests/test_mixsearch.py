@@ -8,6 +8,7 @@ import pytest
 from conftest import run_cli
 
 from corpora import Corpus
+from tinyschool.executors.local import LocalExecutor
 
 LETTERS = {"a": "abcdefgh", "b": "ijklmnop", "c": "qrstuvwx"}
 
@@ -75,7 +76,7 @@ def test_search_finds_the_planted_domain_and_the_winner_beats_uniform(tmp_path):
     from trainers.mixsearch import NATURAL, UNIFORM, WINNER, run_mixsearch
 
     exp = load_experiment(_setup(tmp_path))
-    res = run_mixsearch(exp, workers=1)
+    res = run_mixsearch(exp, LocalExecutor(), workers=1)
     assert res.domains == ["a", "b", "c"]
     # the winner puts most weight on the domain that matches the target
     assert res.winner[0] > 0.6 and res.winner[0] == res.winner.max()
@@ -108,7 +109,7 @@ def test_search_finds_the_planted_domain_and_the_winner_beats_uniform(tmp_path):
     # a second search finds every proxy and validation run finished and trains nothing
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/*/seed*/checkpoint.pt")}
     assert len(stamps) == 12 + 9
-    again = run_mixsearch(exp, workers=1)
+    again = run_mixsearch(exp, LocalExecutor(), workers=1)
     assert np.array_equal(again.winner, res.winner)
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/*/seed*/checkpoint.pt")} == stamps
 

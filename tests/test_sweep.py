@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from trainers.scaling import fit_scaling
+from tinyschool.executors.local import LocalExecutor
 
 
 def test_the_fit_recovers_planted_parameters_with_intervals_that_cover_them():
@@ -70,7 +71,7 @@ def test_a_size_by_data_sweep_runs_every_point_and_fits_the_law(tmp_path):
     points = sweep_points(exp)
     assert [p[0] for p in points][:2] == ["preset-tiny_tokens-512", "preset-tiny_tokens-1024"] and len(points) == 6
     assert points[4][2].model.preset == "260k" and points[4][2].train.tokens == 1024
-    rep = run_sweep(exp, workers=1)
+    rep = run_sweep(exp, LocalExecutor(), workers=1)
     assert rep["metric"] == "val_loss"  # one tokenizer: nats per token
     out = tmp_path / "runs"
     con = duckdb.connect()
@@ -95,7 +96,7 @@ def test_different_tokenizers_are_compared_in_bits_per_byte(tmp_path):
     exp = _exp(tmp_path, "vocab_size = [280, 320]\ncontext = [16, 32]")
     points = sweep_points(exp)
     assert [(p[2].tokenizer.vocab_size, p[2].train.context) for p in points] == [(280, 16), (280, 32), (320, 16), (320, 32)]
-    rep = run_sweep(exp, workers=1)
+    rep = run_sweep(exp, LocalExecutor(), workers=1)
     assert rep["metric"] == "val_bpb" and not rep["fits"]
     rows = rep["rows"]
     assert all(r["bpb_source"] in ("trainer", "derived") for r in rows)

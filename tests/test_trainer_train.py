@@ -138,9 +138,9 @@ def test_run_outputs_are_queryable_and_loadable(tmp_path, corpus):
 
 @pytest.mark.slow
 def test_model_loss_scorer_trains_a_reference_first(tmp_path, corpus):
-    from trainers.prepare import prepare
+    from trainers.train import prepare_experiment
 
-    prep = prepare(load_experiment(exp_file(tmp_path, "ml", scorer="model_loss")))
+    prep = prepare_experiment(load_experiment(exp_file(tmp_path, "ml", scorer="model_loss")))
     s = prep.sources["main"].scores["model_loss"]
     assert len(s) == 240 and (s > 0).all() and s.std() > 0
     con = duckdb.connect()
@@ -274,3 +274,28 @@ def test_trains_on_a_gpu_with_bf16_autocast_compile_and_fused_adamw(tmp_path, co
     con = duckdb.connect()
     val = [r[0] for r in con.execute(f"SELECT value FROM '{res['run']}/metrics.parquet' WHERE metric = 'val_loss' ORDER BY step").fetchall()]
     assert val[-1] < val[0] and res["tokens_per_s"] > 0
+
+
+def test_a_fixed_heldout_set_replaces_the_split(tmp_path, corpus):
+    """`heldout_from`: every corpus document trains; the held-out documents are the file's (the demo's
+    150 children's stories: enough for a stable estimate, so no warning), and the column scorer
+    still buckets (held-out rows have no `grade`: the last bucket)."""
+    from trainers.heldout import heldout_size, heldout_warning
+    from trainers.prepare import prepare
+
+    p = exp_file(tmp_path, "fixed")
+    p.write_text(p.read_text().replace('out = ', 'heldout_from = "heldout_stories"\nout = ').replace("eval_docs = 16", "eval_docs = 1000"))
+    exp = load_experiment(p)
+    prep = prepare(exp)
+    main = prep.sources["main"]
+    assert len(main.train_index()) == 240 and len(main.val_index()) == 150
+    assert all(main.ids[i].startswith("heldout:heldout-") for i in main.val_index())
+    docs, tokens = heldout_size(exp, prep)
+    assert docs == 150 and tokens > 20_000 and heldout_warning(exp, prep) is None
+    # a bad file: one line naming it
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"txt": "oops"}\n')
+    p.write_text(p.read_text().replace('heldout_from = "heldout_stories"', f'heldout_from = "{bad}"'))
+    from curricula import CurriculumError
+    with pytest.raises(CurriculumError, match="bad.jsonl:2: not a JSON object with a `text` field"):
+        prepare(load_experiment(p))

@@ -1,11 +1,9 @@
-"""The ablation runner: every (curriculum, seed) run of an experiment at the same token budget, in
-a process pool; `plan` chooses between one run at a time with every core's thread and one run per
+"""The ablation runner: every (curriculum, seed) run of an experiment at the same token budget, as
+tasks of the stages' executor; `plan` chooses between one run at a time with every core's thread and one run per
 core with one thread each, whichever trains more tokens per second on this model size."""
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable
 
 import torch
@@ -13,12 +11,14 @@ import torch
 from trainers.config import Experiment
 from trainers.heldout import heldout_warning
 from trainers.model import Transformer
-from trainers.prepare import load_prepared, prepare
+from trainers.prepare import load_prepared
 from trainers.report import write_report
-from trainers.train import _fingerprint, finished, model_config, run_dir, train_run
+from trainers.train import _fingerprint, finished, model_config, prepare_experiment, run_dir, train_run
 
 
-def _run_one(exp_data: dict, curriculum: str, seed: int, threads: int) -> dict:
+def _run_one(job: tuple[dict, str, int, int]) -> dict:
+    """The task: one (curriculum, seed) run of the experiment (as JSON data: picklable anywhere)."""
+    exp_data, curriculum, seed, threads = job
     exp = Experiment.model_validate(exp_data)
     return train_run(exp, curriculum, seed, threads=threads, prep=load_prepared(exp.out_dir))
 
@@ -44,9 +44,12 @@ def plan(exp: Experiment, workers: int | None = None) -> tuple[list[tuple[str, i
     return jobs, w, max(1, cores // w)
 
 
-def run_ablation(exp: Experiment, workers: int | None = None, on_done: Callable[[dict], None] | None = None,
+def run_ablation(exp: Experiment, executor, workers: int | None = None, on_done: Callable[[dict], None] | None = None,
                  log: Callable[[str], None] = lambda s: None) -> dict:
-    prep = prepare(exp, log)
+    """Every (curriculum, seed) run not finished yet, through `executor.map` (the stages' executor:
+    local processes, or Ray across machines when the experiment folder is on a shared file system),
+    then the report. Finished runs (same fingerprint) are read back, not trained again."""
+    prep = prepare_experiment(exp, log)
     if (warn := heldout_warning(exp, prep)) is not None:
         log(f"warning: {warn}")
     jobs, w, threads = plan(exp, workers)
@@ -54,29 +57,20 @@ def run_ablation(exp: Experiment, workers: int | None = None, on_done: Callable[
     log(f"{len(jobs)} runs ({len(exp.curricula)} curricula x {len(exp.seeds)} seeds), {w} at a time, {threads} torch thread(s) each")
     data = exp.model_dump(mode="json")
     results, todo = [], []
-    for c, s in jobs:  # finished runs are not started again
+    for c, s in jobs:
         done = finished(run_dir(exp, c, s), _fingerprint(exp, exp.curriculum(c), s, prep.fingerprint))
-        if done is not None:
-            results.append(done)
-            if on_done:
-                on_done(done)
-        else:
-            todo.append((c, s))
-    if todo and min(w, len(todo)) == 1:  # one at a time: in this process, no worker start-up (importing torch takes seconds)
-        for c, s in todo:
-            r = _run_one(data, c, s, threads)
-            results.append(r)
-            if on_done:
-                on_done(r)
-    elif todo:
-        w = min(w, len(todo))
-        with ProcessPoolExecutor(max_workers=w, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_one, data, c, s, threads) for c, s in todo]
-            for f in as_completed(futures):
-                r = f.result()
-                results.append(r)
-                if on_done:
-                    on_done(r)
+        if done is None:
+            todo.append((data, c, s, threads))
+            continue
+        results.append(done)
+        if on_done:
+            on_done(done)
+    # one at a time runs in this process (no worker start-up: importing torch takes seconds); several
+    # run in fresh processes (a fork of a process whose torch already started its threads can hang)
+    for r in executor.map(_run_one, todo, processes=w, spawn=True):
+        results.append(r)
+        if on_done:
+            on_done(r)
     rep = write_report(exp)
     rep["runs"] = sorted(results, key=lambda r: (r["curriculum"], r["seed"]))
     return rep

@@ -181,6 +181,9 @@ class Experiment(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
     workers: int | None = Field(None, gt=0)
     heldout: float = Field(0.1, gt=0, lt=1)
+    heldout_from: str | None = Field(None, description="a fixed held-out set instead of a split of the main corpus: a corpus folder, "
+                                     "a JSONL file with a `text` field, or a bare name in prompts/eval (heldout_stories: 150 "
+                                     "children's stories written for the project); every main document then trains")
     min_heldout_docs: int = Field(50, ge=0, description="fewer evaluated held-out documents: a warning, in red in the report")
     min_heldout_tokens: int = Field(20_000, ge=0, description="fewer evaluated held-out tokens: the same warning")
     scorer: str = Field("word_rarity", description="default scorer, and the one that buckets validation by difficulty")
@@ -236,7 +239,7 @@ class Experiment(_Strict):
         return {"main": self.corpus, **self.corpora}
 
     def data_fingerprint(self) -> str:
-        d = {"sources": self.sources(), "heldout": self.heldout, "tokenizer": self.tokenizer.model_dump(),
+        d = {"sources": self.sources(), "heldout": self.heldout, "heldout_from": self.heldout_from, "tokenizer": self.tokenizer.model_dump(),
              "scorers": self.scorers(), "buckets": self.buckets}
         if "model_loss" in [s.lstrip("-") for s in self.scorers()]:
             d["reference"] = self.reference.model_dump()

@@ -31,11 +31,11 @@ import pyarrow.parquet as pq
 from curricula import CurriculumError
 from trainers.ablate import run_ablation
 from trainers.config import CurriculumConfig, Experiment, MixSearchConfig
-from trainers.prepare import Prepared, prepare, share_prepared
+from trainers.prepare import Prepared, share_prepared
 from trainers.regression import REGRESSORS, Fit, best_fit, cross_validate
 from trainers.report import summarize, verdict
 from trainers.targets import make_target
-from trainers.train import run_dir
+from trainers.train import prepare_experiment, run_dir
 
 WINNER, UNIFORM, NATURAL = "mixsearch-winner", "uniform", "natural"
 
@@ -133,7 +133,7 @@ class SearchResult:
     paths: dict = field(default_factory=dict)
 
 
-def run_mixsearch(exp: Experiment, workers: int | None = None, log: Callable[[str], None] = lambda s: None,
+def run_mixsearch(exp: Experiment, executor, workers: int | None = None, log: Callable[[str], None] = lambda s: None,
                   on_proxy: Callable[[dict], None] | None = None, on_validation: Callable[[dict], None] | None = None,
                   validate: bool | None = None) -> SearchResult:
     ms = exp.mixsearch
@@ -150,7 +150,7 @@ def run_mixsearch(exp: Experiment, workers: int | None = None, log: Callable[[st
     # proxies: prepare once (the data does not depend on the mixture), then draw the mixtures
     first = variant(exp, out / "proxies", ms.preset, ms.tokens, [ms.seed],
                     [mix_curriculum(base, UNIFORM, weights_dict(domains, uniform, evaluated))], UNIFORM)
-    prep = prepare(first, log)
+    prep = prepare_experiment(first, log)
     natural = natural_shares(prep, domains)
     prior = make_prior(ms, domains, natural)
     W = np.stack([prior.sample(np.random.default_rng([ms.seed, i, 0x9E01]), 1)[0] for i in range(ms.proxies)])
@@ -159,7 +159,7 @@ def run_mixsearch(exp: Experiment, workers: int | None = None, log: Callable[[st
     pexp = variant(exp, out / "proxies", ms.preset, ms.tokens, [ms.seed], curricula, names[0])
     log(f"mixsearch {exp.name}: {ms.proxies} proxies ({ms.preset}, {ms.tokens:,} tokens each) over {', '.join(domains)}; "
         f"target: {target.name}")
-    run_ablation(pexp, workers, on_done=on_proxy, log=log)
+    run_ablation(pexp, executor, workers, on_done=on_proxy, log=log)
 
     proxies, y = [], []
     for n, w in zip(names, W):
@@ -190,7 +190,7 @@ def run_mixsearch(exp: Experiment, workers: int | None = None, log: Callable[[st
         vexp = variant(exp, out / "validate", v.preset, v.tokens or exp.train.tokens, v.seeds, vcur, UNIFORM)
         share_prepared(out / "proxies", out / "validate")
         log(f"validation: {WINNER}, {UNIFORM} and {NATURAL} at preset {v.preset}, {vexp.train.tokens:,} tokens, seeds {v.seeds}")
-        run_ablation(vexp, workers, on_done=on_validation, log=log)
+        run_ablation(vexp, executor, workers, on_done=on_validation, log=log)
         vals = {c.name: [target.value(run_dir(vexp, c.name, s), final_metrics(run_dir(vexp, c.name, s))) for s in v.seeds]
                 for c in vcur}
         losses = {n: [sign * x for x in xs] for n, xs in vals.items()}

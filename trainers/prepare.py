@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curricula import corpus_signature, load_documents, make_scorer, split_heldout
+from curricula import corpus_signature, load_documents, load_heldout, make_scorer, split_heldout
 from trainers.config import Experiment
 from trainers.tokenizer import encode_many, eot_id, train_tokenizer
 
@@ -82,10 +82,20 @@ def bucket_names(n: int) -> list[str]:
 def data_fingerprint(exp: Experiment) -> str:
     """The experiment's data settings and the exact shards of every corpus it reads."""
     sigs = {name: corpus_signature(path) for name, path in exp.sources().items()}
+    if exp.heldout_from:
+        sigs["heldout_from"] = load_heldout(exp.heldout_from)[1]
     return hashlib.sha256(f"{exp.data_fingerprint()}:{sorted(sigs.items())}".encode()).hexdigest()[:16]
 
 
-def prepare(exp: Experiment, log: Callable[[str], None] = lambda s: None) -> Prepared:
+# (experiment, its prepared data) -> per-source document losses under a small reference model: the model_loss
+# scorer's; trainers.train.reference_doc_loss trains one with the run's own step (prepare_experiment passes it)
+Reference = Callable[[Experiment, "Prepared"], Callable[[str], np.ndarray]]
+
+
+def prepare(exp: Experiment, log: Callable[[str], None] = lambda s: None, reference: Reference | None = None) -> Prepared:
+    """Read every corpus, split held-out documents, train the tokenizer, encode, score and bucket; cached
+    in the experiment's folder by a fingerprint of the data settings and shards. The model_loss scorer needs
+    `reference` (use trainers.train.prepare_experiment, which passes the trainer's)."""
     out = exp.out_dir
     marker = out / "prepared.json"
     fp = data_fingerprint(exp)
@@ -97,9 +107,17 @@ def prepare(exp: Experiment, log: Callable[[str], None] = lambda s: None) -> Pre
         table, stage = load_documents(path)
         table = table.sort_by("id")  # corpus order independent of shard layout
         ids = table["id"].to_pylist()
+        if name == "main" and exp.heldout_from:  # a fixed held-out set: every corpus document trains
+            fixed, _ = load_heldout(exp.heldout_from)
+            held = np.concatenate([np.zeros(len(ids), dtype=bool), np.ones(fixed.num_rows, dtype=bool)])
+            table = pa.concat_tables([table, fixed], promote_options="default")
+            ids = table["id"].to_pylist()
+        else:
+            held = split_heldout(ids, exp.heldout, seed=0)
         tables[name] = table
-        sources[name] = SourceData(name, ids, [], split_heldout(ids, exp.heldout, seed=0))
-        log(f"{name}: {table.num_rows} documents from {path} ({stage}), {int(sources[name].heldout.sum())} held out")
+        sources[name] = SourceData(name, ids, [], held)
+        fixed_note = f" (from {exp.heldout_from})" if name == "main" and exp.heldout_from else ""
+        log(f"{name}: {table.num_rows} documents from {path} ({stage}), {int(sources[name].heldout.sum())} held out{fixed_note}")
     train_texts = [t for name, table in tables.items() for t, h in zip(table["text"].to_pylist(), sources[name].heldout) if not h]
     tok = train_tokenizer(train_texts, exp.tokenizer.vocab_size, out / "tokenizer.json")
     log(f"tokenizer: byte-level BPE, {tok.get_vocab_size()} tokens, {out / 'tokenizer.json'}")
@@ -109,10 +127,10 @@ def prepare(exp: Experiment, log: Callable[[str], None] = lambda s: None) -> Pre
 
     doc_loss = None
     if any(s.lstrip("-") == "model_loss" for s in exp.scorers()):
-        from trainers.train import reference_doc_loss
-
+        if reference is None:
+            raise ValueError("the model_loss scorer needs a reference model: prepare through trainers.train.prepare_experiment")
         log(f"model_loss: training a reference model ({exp.reference.preset}, {exp.reference.tokens:,} tokens)")
-        doc_loss = reference_doc_loss(exp, prep)
+        doc_loss = reference(exp, prep)
     for spec in exp.scorers():
         scorer = scorer_for(spec, doc_loss)
         for name, table in tables.items():

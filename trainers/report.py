@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from scipy import stats as sst
 
 from trainers.config import Experiment
+from trainers.prepare import bucket_names
 
 ALPHA = 0.05
 
@@ -176,8 +177,6 @@ def write_report(exp: Experiment) -> dict:
 
 
 def _bucket_order(exp: Experiment) -> list[str]:
-    from trainers.prepare import bucket_names
-
     return bucket_names(exp.buckets)
 
 

@@ -55,7 +55,7 @@ def sweep_points(exp: Experiment) -> list[tuple[str, dict, Experiment]]:
     return out
 
 
-def run_sweep(exp: Experiment, workers: int | None = None, on_done: Callable[[dict], None] | None = None,
+def run_sweep(exp: Experiment, executor, workers: int | None = None, on_done: Callable[[dict], None] | None = None,
               log: Callable[[str], None] = lambda s: None) -> dict:
     points = sweep_points(exp)
     log(f"sweep {exp.name}: {len(points)} points x {len(exp.curricula)} curricula x {len(exp.seeds)} seeds")
@@ -65,7 +65,7 @@ def run_sweep(exp: Experiment, workers: int | None = None, on_done: Callable[[di
         if key in prepared:
             share_prepared(prepared[key], pexp.out_dir)
         log(f"point {label}")
-        run_ablation(pexp, workers, on_done=on_done, log=log)
+        run_ablation(pexp, executor, workers, on_done=on_done, log=log)
         prepared.setdefault(key, pexp.out_dir)
     return write_sweep_report(exp, points)
 

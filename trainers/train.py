@@ -251,7 +251,7 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     device = resolve_device(cfg.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # what is not under bf16 autocast: TF32 matmuls
-    prep = prep or prepare(exp)
+    prep = prep or prepare_experiment(exp)
     mcfg = model_config(exp, prep.vocab_size)
     total_steps = max(1, math.ceil(cfg.tokens / (cfg.batch_size * mcfg.context)))
     out = run_dir(exp, cur.name, seed)
@@ -394,3 +394,8 @@ def reference_doc_loss(exp: Experiment, prep: Prepared) -> Callable[[str], np.nd
         return s / np.maximum(c, 1)
 
     return doc_loss
+
+
+def prepare_experiment(exp: Experiment, log: Callable[[str], None] = lambda s: None) -> Prepared:
+    """trainers.prepare.prepare with this trainer's reference model for the model_loss scorer."""
+    return prepare(exp, log, reference=reference_doc_loss)

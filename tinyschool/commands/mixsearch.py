@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from corpora.errors import UserError
-from tinyschool.commands.train import _guard, _load
+from tinyschool.stages.ablate import add_executor_args, guard, load, training_executor
 from tinyschool.ui import console, print_table, progress_bar
 from trainers.mixsearch import run_mixsearch
 
@@ -14,11 +14,12 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, help="runs at a time (default: the experiment's, else one per core)")
     p.add_argument("--proxies", type=int, help="number of proxy runs (overrides mixsearch.proxies)")
     p.add_argument("--no-validate", action="store_true", help="skip training the winner at the validation preset")
+    add_executor_args(p)
     p.set_defaults(func=cmd_mixsearch)
 
 
 def cmd_mixsearch(args) -> int:
-    exp = _load(args.experiment, out=args.out)
+    exp = load(args.experiment, out=args.out)
     if exp.mixsearch is None:
         raise UserError(f"{args.experiment}: no [mixsearch] table (target, proxies, preset, tokens...)")
     if args.proxies:
@@ -27,10 +28,11 @@ def cmd_mixsearch(args) -> int:
         exp = exp.model_copy(update={"mixsearch": exp.mixsearch.model_copy(update={"proxies": args.proxies})})
     ms = exp.mixsearch
     v = ms.validate_
-    with progress_bar() as progress:
+    executor = training_executor(args.executor, args.address, args.workers)
+    with progress_bar() as progress, executor.session():
         ptask = progress.add_task("proxies", total=ms.proxies)
         vtask = progress.add_task("validation", total=3 * len(v.seeds) if v.enabled and not args.no_validate else 0)
-        res = _guard(lambda: run_mixsearch(exp, args.workers, log=console.print,
+        res = guard(lambda: run_mixsearch(exp, executor, args.workers, log=console.print,
                                            on_proxy=lambda r: progress.advance(ptask),
                                            on_validation=lambda r: progress.advance(vtask),
                                            validate=False if args.no_validate else None))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from corpora.errors import UserError
-from tinyschool.commands.train import _guard, _load
+from tinyschool.stages.ablate import add_executor_args, guard, load, training_executor
 from tinyschool.ui import console, print_table, progress_bar
 from trainers.sweep import run_sweep, sweep_points
 
@@ -13,17 +13,19 @@ def register(sub) -> None:
     p.add_argument("experiment", help="experiment TOML file with a [sweep] table")
     p.add_argument("--out", help="experiment folder (overrides `out`)")
     p.add_argument("--workers", type=int, help="runs at a time (default: the experiment's, else one per core)")
+    add_executor_args(p)
     p.set_defaults(func=cmd_sweep)
 
 
 def cmd_sweep(args) -> int:
-    exp = _load(args.experiment, out=args.out)
+    exp = load(args.experiment, out=args.out)
     if exp.sweep is None:
         raise UserError(f"{args.experiment}: no [sweep] table (preset, tokens, vocab_size, context)")
     total = len(sweep_points(exp)) * len(exp.curricula) * len(exp.seeds)
-    with progress_bar() as progress:
+    executor = training_executor(args.executor, args.address, args.workers)
+    with progress_bar() as progress, executor.session():
         task = progress.add_task(f"sweep {exp.name}", total=total)
-        rep = _guard(lambda: run_sweep(exp, args.workers, on_done=lambda r: progress.advance(task), log=console.print))
+        rep = guard(lambda: run_sweep(exp, executor, args.workers, on_done=lambda r: progress.advance(task), log=console.print))
     m = rep["metric"]
     print_table(f"sweep {exp.name}: final {m}", ["point", "curriculum", "seed", "non-embedding params", "tokens", m],
                 [(r["point"], r["curriculum"], r["seed"], r["non_embedding_params"], r["train_tokens"], round(r[m], 4))

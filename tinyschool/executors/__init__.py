@@ -8,12 +8,13 @@ writes the same bytes as a `local` one.
 
 The contract, for a new backend (Dask, Slurm, ...): a class with
  - `session()`: a context manager that starts or joins the workers for a whole run;
- - `map(fn, inputs, *, processes=None, setup=None, gpus=False)`: `fn(x)` for every `x`, results
+ - `map(fn, inputs, *, processes=None, setup=None, gpus=False, spawn=False)`: `fn(x)` for every `x`, results
    yielded as they complete (order unspecified); `fn` and every `x` are picklable; a task's own
    exception is re-raised as itself; a task lost more often than allowed is an `ExecutorError`.
    `processes=1` asks for the calling process when the executor can (a task that does its own
    concurrency: generation); `setup()` warms per-process state before the workers start;
-   `gpus` asks for `num_gpus` per task;
+   `gpus` asks for `num_gpus` per task; `spawn` asks a process-pool executor for fresh interpreters
+   (tasks that run torch's threads: training runs);
  - `local`: True when tasks run on this machine's memory (callbacks may be passed to tasks);
  - `partitions(docs)`: how many partitions a shuffle over `docs` documents uses.
 """

@@ -25,10 +25,11 @@ class LocalExecutor:
         return shuffle_partitions(self.cfg, docs)
 
     def map(self, fn: Callable[[Any], Any], inputs: Iterable[Any], *, processes: int | None = None,
-            setup: Callable[[], Any] | None = None, gpus: bool = False) -> Iterator[Any]:
+            setup: Callable[[], Any] | None = None, gpus: bool = False, spawn: bool = False) -> Iterator[Any]:
         """`fn(x)` for every input, results as they complete. One process (or one input): here, in
         order. Else a fresh pool of forked processes, at most `num_workers` tasks in flight; `setup()`
-        runs here first, so that every worker inherits what it loaded (a model, spaCy, an index)."""
+        runs here first, so that every worker inherits what it loaded (a model, spaCy, an index).
+        `spawn`: fresh interpreters instead of forks, for tasks that run torch's own threads (training)."""
         items = list(inputs)
         n = min(processes or self.cfg.num_workers, self.cfg.num_workers, len(items))
         if setup is not None and items:
@@ -37,7 +38,7 @@ class LocalExecutor:
             for x in items:
                 yield fn(x)
             return
-        ex = ProcessPoolExecutor(n, mp_context=get_context("fork"))
+        ex = ProcessPoolExecutor(n, mp_context=get_context("spawn" if spawn else "fork"))
         pending = iter(items)
         flight: set = set()
         try:

@@ -75,8 +75,8 @@ class RayExecutor:
         return shuffle_partitions(self.cfg, docs)
 
     def map(self, fn: Callable[[Any], Any], inputs: Iterable[Any], *, processes: int | None = None,
-            setup: Callable[[], Any] | None = None, gpus: bool = False) -> Iterator[Any]:
-        """One Ray task per input, results as they complete. `processes` and `setup` are for the
+            setup: Callable[[], Any] | None = None, gpus: bool = False, spawn: bool = False) -> Iterator[Any]:
+        """One Ray task per input, results as they complete. `processes`, `setup` and `spawn` are for the
         local executor (a task warms its own worker's state); `gpus`: `num_gpus` per task."""
         c = self.cfg
         opts: dict[str, Any] = {"num_cpus": c.num_cpus, "max_retries": c.max_retries}
