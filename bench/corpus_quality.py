@@ -1,7 +1,7 @@
 """Issue #15: does the main job make a corpus a 3-year-old could read?
 
 Runs the main job's generate + annotate stages on N stories of a recipe (default the demo recipe) twice
-in the same run: with its decoding constraints (`[sampling] vocab_bias`, `required_bias`) and with them
+in the same run: with its decoding constraints (`[sampling] vocab_bias`, `required_bias`, `sentence_bias`) and with them
 off (today's sampler, the baseline). Shards of the two runs alternate, so load from other processes
 falls on both alike, and one model instance serves both. Prints the figures side by side and ends with
 one JSON line:
@@ -72,8 +72,8 @@ def main() -> int:
 
     recipe = load_recipe(args.recipe, {"count": args.count})
     s = recipe.sampling
-    if not (s.vocab_bias or s.required_bias):
-        console.print(f"{args.recipe}: [sampling] vocab_bias and required_bias are 0: nothing to compare")
+    if not (s.vocab_bias or s.required_bias or s.sentence_bias):
+        console.print(f"{args.recipe}: [sampling] vocab_bias, required_bias and sentence_bias are 0: nothing to compare")
         return 2
     out = Path(args.out)
     if out.exists() and not args.resume:
@@ -82,7 +82,8 @@ def main() -> int:
     variants = {
         "constrained": recipe.model_copy(update={"cache": str(out / "requests.sqlite")}),
         "baseline": recipe.model_copy(update={"cache": str(out / "requests.sqlite"),
-                                              "sampling": s.model_copy(update={"vocab_bias": 0.0, "required_bias": 0.0})}),
+                                              "sampling": s.model_copy(update={"vocab_bias": 0.0, "required_bias": 0.0,
+                                                                                 "sentence_bias": 0.0})}),
     }
     corpora = {k: Corpus(out / k) for k in variants}
     b = recipe.backend
@@ -91,13 +92,17 @@ def main() -> int:
     post = postprocessor(load_template(recipe.template).kind)
     shard = recipe.shard_size
     console.print(f"corpus_quality: {args.count} stories per variant from {args.recipe} "
-                  f"(vocab_bias {s.vocab_bias}, required_bias {s.required_bias}; baseline: both 0), shards of {shard}, alternating")
+                  f"(vocab_bias {s.vocab_bias}, required_bias {s.required_bias}, sentence_bias {s.sentence_bias} after {s.sentence_words} words; baseline: all 0), shards of {shard}, alternating")
+    # warm-up, not timed: the model's loading and first batch, and the constraint's token tables
+    warm = variants["constrained"].model_copy(update={"count": 1, "sampling": s.model_copy(update={"max_tokens": 8})})
+    run_generation(Corpus(out / "warmup"), warm.name, warm, backend_factory=lambda: inner, recipe_dict=warm.model_dump(mode="json"),
+                   postprocess=post)
     t0 = time.time()
     with progress_bar() as progress:
         task = progress.add_task("generate (both variants)", total=2 * args.count)
-        for upto in range(shard, args.count + shard, shard):
+        for r, upto in enumerate(range(shard, args.count + shard, shard)):
             n = min(upto, args.count)
-            for k, cfg in variants.items():
+            for k, cfg in (list(variants.items()) if r % 2 == 0 else list(variants.items())[::-1]):  # who goes first alternates
                 cfg_n = cfg.model_copy(update={"count": n})
                 st = run_generation(corpora[k], cfg.name, cfg_n, backend_factory=lambda k=k: timed[k],
                                     recipe_dict=cfg_n.model_dump(mode="json"), postprocess=post)

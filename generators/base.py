@@ -7,6 +7,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 
+def _sampling_key(s: Sampling) -> dict[str, Any]:
+    """The sampling settings of a cache key; `min_tokens` only when set, so that the keys of requests
+    made before it existed stay as they were."""
+    d = asdict(s)
+    if not d["min_tokens"]:
+        del d["min_tokens"]
+    return d
+
+
 @dataclass(frozen=True)
 class Sampling:
     temperature: float = 0.8
@@ -15,6 +24,7 @@ class Sampling:
     seed: int = 0
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()
+    min_tokens: int = 0  # no end of text before this many tokens (local, vllm; openai sends `min_tokens`)
 
     def as_record(self) -> dict[str, Any]:
         return {
@@ -50,7 +60,7 @@ class Request:
             "api": api,
             "messages": list(self.messages),
             "prefill": self.prefill,
-            "sampling": asdict(self.sampling),
+            "sampling": _sampling_key(self.sampling),
             "json_schema": self.json_schema,
         }
         if self.constraint is not None:  # only then: keys of unconstrained requests stay as they were

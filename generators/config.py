@@ -12,10 +12,13 @@ class SamplingConfig(BaseModel):
     top_p: float = Field(0.95, gt=0, le=1)
     max_tokens: int = Field(300, gt=0)
     repetition_penalty: float = Field(1.1, gt=0)
+    min_tokens: int = Field(0, ge=0, description="no end of text before this many output tokens (local and vllm; openai-compatible servers that accept `min_tokens`, e.g. vLLM's)")
     stop: list[str] = Field(default_factory=list)
     # constraint-aware decoding (generators/constrain.py; local and vllm backends); 0 = off
     vocab_bias: float = Field(0.0, ge=0, description="logit penalty for tokens that start or continue a word outside the vocabulary's closure")
     required_bias: float = Field(0.0, ge=0, description="logit boost for the prompt's required words until they appear")
+    sentence_bias: float = Field(0.0, ge=0, description="logit boost for sentence-ending punctuation once a sentence has sentence_words words")
+    sentence_words: int = Field(10, ge=1, description="the sentence length after which sentence_bias applies (doubling at twice it)")
 
 
 class BackendConfig(BaseModel):

@@ -184,6 +184,7 @@ class LocalBackend:
         states = [RowState(r.constraint, tables_for(tok, r.constraint.vocab_path, logits_size(lm)), r.sampling.max_tokens)
                   if r.constraint is not None else None for r in batch]
         constrained = any(st is not None for st in states)
+        stop_ids = torch.tensor([i for i in sorted(self._stop_ids) if i < logits_size(lm)], dtype=torch.long)
         generated: list[list[int]] = [[] for _ in range(n)]
         finish = ["length"] * n
         alive = list(range(n))  # original row index of each row still in the batch
@@ -207,6 +208,8 @@ class LocalBackend:
                     for j, row in enumerate(alive):
                         if states[row] is not None:
                             states[row].bias(logits[j])
+                if early := [j for j, row in enumerate(alive) if len(generated[row]) < batch[row].sampling.min_tokens]:
+                    logits[torch.tensor(early)[:, None], stop_ids[None, :]] = float("-inf")  # min_tokens: no end of text yet
                 next_tokens = self._sample(logits, temps[idx], top_ps[idx], [gens[i] for i in alive])
                 step += 1
                 keep = []

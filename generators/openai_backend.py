@@ -263,6 +263,8 @@ class OpenAIBackend:
             body["prompt"] = render_plain(r.messages, r.prefill)
         if s.stop:
             body["stop"] = list(s.stop)
+        if s.min_tokens:  # not OpenAI's API: servers that accept it (vLLM's) honour it, others answer with an error
+            body["min_tokens"] = s.min_tokens
         if self.send_repetition_penalty and s.repetition_penalty != 1.0:
             body["repetition_penalty"] = s.repetition_penalty
         if r.json_schema is not None:

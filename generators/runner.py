@@ -81,10 +81,11 @@ def to_request(item: PromptItem, t: Template, cfg: GenerationConfig) -> Request:
         messages=tuple(messages),
         prefill=item.prefill,
         sampling=Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens, seed=item.seed,
-                          repetition_penalty=s.repetition_penalty, stop=tuple(s.stop or t.stop)),
+                          repetition_penalty=s.repetition_penalty, stop=tuple(s.stop or t.stop), min_tokens=s.min_tokens),
         json_schema=resolve_schema(t.json_schema, where=t.path or t.name),
         constraint=constraint_for(item.slots, prompts.resolve("vocab", cfg.vocabulary, ".tsv") if cfg.vocabulary else None,
-                                  s.vocab_bias, s.required_bias),
+                                  s.vocab_bias, s.required_bias, sentence_bias=s.sentence_bias,
+                                  sentence_words=s.sentence_words),
     )
 
 

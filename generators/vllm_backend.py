@@ -87,6 +87,8 @@ class VLLMBackend:
         s = r.sampling
         kw: dict[str, Any] = {"temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
                               "seed": s.seed, "repetition_penalty": s.repetition_penalty}
+        if s.min_tokens:
+            kw["min_tokens"] = s.min_tokens
         if s.stop:
             kw["stop"] = list(s.stop)
         if r.json_schema is not None:

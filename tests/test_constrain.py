@@ -41,7 +41,7 @@ def test_unconstrained_cache_key_is_unchanged():
     """Off means today's behaviour: the request cache key of an unconstrained request is the old one."""
     r = Request(id="x", messages=({"role": "user", "content": "hi"},), sampling=Sampling(seed=3), prefill="Once")
     old = {"backend": "local", "model": "m", "api": "chat", "messages": list(r.messages), "prefill": r.prefill,
-           "sampling": asdict(r.sampling), "json_schema": None}
+           "sampling": {k: v for k, v in asdict(r.sampling).items() if k != "min_tokens"}, "json_schema": None}
     blob = json.dumps(old, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     assert r.cache_key("local", "m") == hashlib.sha256(blob.encode()).hexdigest()
     c = Constraint(VOCAB, "d", 4.0, 3.0, ("jump",))
@@ -71,6 +71,33 @@ def test_row_biases(tok):
     logits = torch.zeros(size)
     st.bias(logits)
     assert logits[ids(" puppy")[0]] <= 0
+
+
+def test_sentence_bias_favours_a_full_stop_once_a_sentence_is_long(tok):
+    size = len(tok)
+    t = tables_for(tok, VOCAB, size)
+    ids = lambda s: tok(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+    dot, bang, comma = ids(".")[0], ids("!")[0], ids(",")[0]
+    assert dot in t.sentence_enders and bang in t.sentence_enders and comma not in t.sentence_enders
+    assert not any(".." in tok.decode([i]) for i in t.sentence_enders)  # never an ellipsis
+    c = constraint_for({"verb": "run"}, VOCAB, 0.0, 0.0, sentence_bias=4.0, sentence_words=5)
+    assert c is not None and c.as_key()["sentence_bias"] == 4.0
+    st = RowState(c, t, max_tokens=100)
+
+    def bias_after(text):
+        for x in ids(text):
+            st.update(x)
+        logits = torch.zeros(size)
+        st.bias(logits)
+        return logits
+
+    assert bias_after(" Once upon a time")[dot] == 0  # 4 words: not yet
+    assert bias_after(" there was")[dot] == pytest.approx(4.0 * 1.2)  # 6 words: 4 x (1 + 1/5)
+    assert bias_after(" a dog who liked to run")[dot] == pytest.approx(8.0)  # 12 words: capped at twice
+    assert bias_after(" all day.")[dot] == 0  # the full stop starts a new sentence
+    assert bias_after(' "Hi,')[comma] == 0
+    # off: the key of a constraint without it is the one cached answers were stored under
+    assert "sentence_bias" not in constraint_for({"verb": "run"}, VOCAB, 4.0, 0.0).as_key()
 
 
 @pytest.mark.slow

@@ -43,3 +43,13 @@ def test_prefill_stop_and_length(local_backend):
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(BackendError, match="unknown backend 'nope'"):
         make_backend("nope")
+
+
+def test_min_tokens_holds_back_the_end_of_text(local_backend):
+    """A question answered in a few words stops early; with min_tokens it does not stop before."""
+    ask = lambda **kw: Request(id=f"q{kw}", messages=({"role": "user", "content": "Answer with one word: what colour is the sky?"},),  # noqa: E731
+                               sampling=Sampling(temperature=0.0, max_tokens=30, seed=1, **kw))
+    short, held = local_backend.generate([ask(), ask(min_tokens=20)])
+    assert short.finish_reason == "stop" and short.completion_tokens < 20  # "The sky is a shade of blue."
+    assert held.completion_tokens >= 20 and held.text.startswith(short.text)
+    assert ask().cache_key("local", "m") != ask(min_tokens=20).cache_key("local", "m")
