@@ -37,7 +37,7 @@ class DegenerateConfig(AnnotatorConfig):
     refusal_phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_REFUSALS), description="phrases (case-insensitive, on word boundaries) that mark a refusal or meta text anywhere")
     meta_openings: list[str] = Field(default_factory=lambda: list(DEFAULT_META_OPENINGS), description="regexes (case-insensitive) for meta text in the first 200 characters")
     drop_unfinished: bool = Field(True, description="drop a document whose last sentence is cut off")
-    trim_unfinished: bool = Field(False, description="a story cut by max_tokens is cut back to its last complete sentence when that still meets [filters.length] min_words (filters/trim.py; column trimmed_chars)")
+    trim_unfinished: bool = Field(False, description="a story whose last sentence is unfinished (cut by max_tokens, or the model stopped mid-sentence) is cut back to its last complete sentence when that still meets [filters.length] min_words (filters/trim.py; column trimmed_chars)")
     echo_ngram: int = Field(8, ge=2, description="word n-gram size for prompt echo")
     max_echo_frac: float = Field(0.2, ge=0, le=1, description="drop when more than this share of the prompt's n-grams are in the text")
 

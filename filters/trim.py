@@ -1,6 +1,7 @@
-"""`trim_unfinished`: a story cut by the length limit (`finish_reason = "length"`, last sentence
-unfinished) is cut back to its last complete sentence, when what is left still meets the length
-bounds (`[filters.length] min_words`), instead of being dropped as `degenerate:unfinished`.
+"""`trim_unfinished`: a story whose last sentence is unfinished, because the length limit cut it
+(`finish_reason = "length"`) or because the model stopped mid-sentence (a small model's "Choose
+your story:" tail), is cut back to its last complete sentence, when what is left still meets the
+length bounds (`[filters.length] min_words`), instead of being dropped as `degenerate:unfinished`.
 
 The annotate stage calls `trim_docs` before the annotators run (they judge the trimmed text), records
 the characters removed in the column `trimmed_chars` (0: not trimmed; null: not eligible) and writes
@@ -34,7 +35,7 @@ def trim_docs(enabled: bool, min_words: int, docs: list[Doc]) -> tuple[list[Doc]
     texts: list[str | None] = []
     out = []
     for d in docs:
-        if not enabled or d.error or d.finish_reason != "length" or not d.text.strip() or not is_unfinished(d.text):
+        if not enabled or d.error or d.finish_reason not in ("length", "stop") or not d.text.strip() or not is_unfinished(d.text):
             out.append(d)
             chars.append(0 if enabled and not d.error else None)
             texts.append(None)

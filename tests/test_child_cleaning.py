@@ -114,7 +114,8 @@ def test_best_of_k_and_trim_in_the_stage(tmp_path):
     recs = [record(0, GOOD.replace("red ball", "ball"), prompt_a, slots, index=0),  # misses the required "red"
             record(1, GOOD, prompt_a, slots, index=1),                              # has every required word
             record(2, cut, prompt_b, slots, finish="length", index=2),               # trimmed, then selected
-            record(3, "Once upon a time there was a", prompt_b, slots, finish="length", index=3)]
+            record(3, "Once upon a time there was a", prompt_b, slots, finish="length", index=3),
+            record(4, STORIES[2]["text"] + "\nChoose Your Story:", "Write a story about a frog.", slots, finish="stop", index=0)]
     c = corpus_of(tmp_path / "c", recs)
     cfg = FilterConfig.model_validate({"select": {"mode": "best", "group_size": 2}, "degenerate": {"trim_unfinished": True}})
     run_annotate(c, cfg, VOCAB, executor=make_executor(workers=1))
@@ -125,11 +126,12 @@ def test_best_of_k_and_trim_in_the_stage(tmp_path):
     assert rows["d0002"]["trimmed_chars"] == len(cut) - len(s2)
     assert rows["d0003"]["trimmed_chars"] == 0 and not rows["d0003"]["keep"]
     assert rows["d0001"]["trimmed_chars"] == 0
+    assert rows["d0004"]["keep"] and rows["d0004"]["text"] == STORIES[2]["text"]  # stopped mid-line: trimmed too
     # raw keeps the model's text; clean has the trimmed one; not-selected rows are queryable
     raw = {r["id"]: r["text"] for r in query_arrow(c, "SELECT id, text FROM raw").to_pylist()}
     assert raw["d0002"] == cut
     clean = {r["id"]: r["text"] for r in query_arrow(c, "SELECT id, text FROM clean").to_pylist()}
-    assert clean == {"d0001": GOOD, "d0002": s2}
+    assert clean == {"d0001": GOOD, "d0002": s2, "d0004": STORIES[2]["text"]}
     n = query_arrow(c, "SELECT count(*) AS n FROM annotated WHERE NOT selected").to_pylist()[0]["n"]
     assert n == 2
 

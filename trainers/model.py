@@ -207,14 +207,18 @@ class Transformer(nn.Module):
         T = context or self.cfg.context
         return 6 * self.num_params() + 12 * self.cfg.n_layers * self.cfg.dim * T
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """Token ids (B, T) -> logits (B, T, vocab)."""
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        """Token ids (B, T) -> the final normed hidden states (B, T, dim), before the output layer."""
         T = idx.shape[1]
         rope = (self.rope_cos[:T, None, :], self.rope_sin[:T, None, :], self.rope_rot)
         x = self.embed(idx)
         for layer in self.layers:
             x = layer(x, rope)
-        return F.linear(self.norm(x), self.embed.weight)  # tied output layer
+        return self.norm(x)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """Token ids (B, T) -> logits (B, T, vocab)."""
+        return F.linear(self.hidden(idx), self.embed.weight)  # tied output layer
 
     def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         logits = self(idx)

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
+import torch.nn.functional as F
 
 from trainers.model import ModelConfig, Transformer
 from trainers.ngram import NGramModel, words
@@ -89,7 +90,7 @@ def score_ids(lm: TokenLM, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, n
             x[r, :n], y[r, :n], mask[r, :n] = w[:-1], w[1:], True
         logits = lm.logits_at(x.to(lm.device), mask.to(lm.device)).float()
         tgt = y.to(lm.device)[mask.to(lm.device)]
-        lp = logits.gather(1, tgt[:, None])[:, 0] - torch.logsumexp(logits, dim=-1)
+        lp = -F.cross_entropy(logits, tgt, reduction="none")  # log-softmax at the target, fused
         per_row = torch.zeros(len(idx), dtype=torch.float64, device=lp.device)
         rows = torch.arange(len(idx), device=lm.device)[:, None].expand(-1, T)[mask.to(lm.device)]
         per_row.index_add_(0, rows, lp.double())
@@ -109,8 +110,8 @@ def model_lm(name: str, model, tok, eot: int, device, batch_size: int, step=None
     def encode(texts):
         return [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
 
-    def logits_at(x, mask):
-        return model(x)[mask]
+    def logits_at(x, mask):  # the output layer only at real positions, as for a HF model below
+        return F.linear(model.hidden(x)[mask], model.embed.weight)
 
     return TokenLM(name, encode, eot, model.cfg.context, logits_at, batch_size, torch.device(device), step, tokens)
 
