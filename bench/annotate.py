@@ -26,6 +26,7 @@ from pathlib import Path
 
 import prompts
 from corpora import Corpus, raw_table
+from corpora.vocab import read_vocab
 from filters.config import FilterConfig
 from tinyschool.executors import make_executor
 from tinyschool.stages.annotate import run_annotate
@@ -37,9 +38,9 @@ VOCAB = prompts.ROOT / "vocab" / "default.tsv"
 
 
 def make_corpus(root: Path, docs: int, shard: int, seed: int = 0) -> None:
-    vocab = [line.split("\t") for line in VOCAB.read_text().splitlines()[1:]]
-    by_pos = {p: [w for w, q, _ in vocab if q == p] for p in ("VERB", "NOUN", "ADJ")}
-    words = [w for w, _, _ in vocab[:600]]
+    vocab = read_vocab(VOCAB)
+    by_pos = {p: vocab.words(p) for p in ("VERB", "NOUN", "ADJ")}
+    words = [w for w, _, _ in vocab.entries[:600]]
     rng = random.Random(seed)
     c = Corpus(root).init("bench")
     base_texts: list[str] = []

@@ -25,9 +25,10 @@ from trainers.probe import (PROBES, load_run_lm, ngram_models, probe, published_
                             untrained_run_lm, vocabulary, write_probes)
 from trainers.probe_suites import ProbeError, Suite, load_suite
 from trainers.report import summarize as ci, verdict
+from trainers.train import SNAPSHOTS
 
 REPO = Path(__file__).resolve().parents[1]
-STEP_CHECKPOINTS = "checkpoints"  # <run>/checkpoints/step<N>.pt: model state at step N, if the trainer keeps them
+STEP_CHECKPOINTS = SNAPSHOTS  # <run>/checkpoints/step<N>.pt: the model at step N, kept on the probe_every schedule
 
 
 def default_data(suite: str) -> Path | None:
