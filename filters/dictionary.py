@@ -6,12 +6,15 @@ Column `dict_word_frac`; default: drop below 0.9. Tokens with a digit are not co
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pyarrow as pa
 from pydantic import Field
 
 from filters.base import Annotator, AnnotatorConfig
+
+_DIGIT = re.compile(r"\d")
 
 
 class DictionaryConfig(AnnotatorConfig):
@@ -41,8 +44,9 @@ class DictionaryAnnotator(Annotator):
         return k
 
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
-        words = [w for w in doc.tokens if not any(c.isdigit() for c in w)]
-        frac = sum(self.is_word(w) for w in words) / len(words) if words else None
+        known, is_word = self._known, self.is_word
+        words = [w for w in doc.tokens if not _DIGIT.search(w)]
+        frac = sum(known[w] if w in known else is_word(w) for w in words) / len(words) if words else None
         v = {"dict_word_frac": frac}
         if self.cfg.min_dict_word_frac is not None and frac is not None and frac < self.cfg.min_dict_word_frac:
             return v, "dictionary:non_words"

@@ -13,6 +13,7 @@ published defaults. Words are whitespace-separated tokens, as in the paper.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pyarrow as pa
@@ -24,6 +25,8 @@ from filters.base import Annotator, AnnotatorConfig
 STOP_WORDS = frozenset(["the", "be", "to", "of", "and", "that", "have", "with"])
 BULLETS = ("•", "●", "○", "▪", "▫", "■", "□", "◦", "‣", "⁃", "-", "*", "–", "—")
 ELLIPSES = ("...", "…")
+_ALPHA = re.compile(r"[^\W\d_]")  # a letter (str.isalpha, in C)
+_ASCII_NO_LETTER = re.compile(r"(?<!\S)[^\sA-Za-z]+(?!\S)")  # a whole ASCII word without a letter
 _PUNCT = "\"'“”‘’.,!?;:()[]{}<>-–—…*_"
 
 
@@ -46,6 +49,13 @@ def stop_words_for(language: str) -> frozenset[str]:
     return frozenset(top_n_list(language, 8))
 
 
+def _no_letter_words(text: str, words: list[str]) -> int:
+    """How many of the whitespace-separated words have no letter (in one regex pass for ASCII text)."""
+    if text.isascii():
+        return len(_ASCII_NO_LETTER.findall(text))
+    return sum(1 for w in words if not _ALPHA.search(w))
+
+
 def gopher_metrics(text: str, stop_words: frozenset[str] = STOP_WORDS) -> dict[str, Any]:
     words = text.split()
     n = len(words)
@@ -60,7 +70,7 @@ def gopher_metrics(text: str, stop_words: frozenset[str] = STOP_WORDS) -> dict[s
         "symbol_word_ratio": symbols / n if n else 0.0,
         "bullet_lines_frac": sum(ln.startswith(BULLETS) for ln in lines) / len(lines) if lines else 0.0,
         "ellipsis_lines_frac": sum(ln.endswith(ELLIPSES) for ln in lines) / len(lines) if lines else 0.0,
-        "alpha_words_frac": sum(any(c.isalpha() for c in w) for w in words) / n if n else 0.0,
+        "alpha_words_frac": (n - _no_letter_words(text, words)) / n if n else 0.0,
         "stop_word_count": sum(w in stop_words for w in low),
     }
 

@@ -41,15 +41,27 @@ def is_emoji(ch: str) -> bool:
             or unicodedata.category(ch) == "So")
 
 
+# ASCII text (most of an English corpus) in C: no ASCII character is an emoji, and its symbols are
+# what is neither a letter, a digit, whitespace nor prose punctuation
+_ASCII_SYMBOL = re.compile(r"[^A-Za-z0-9\s.,!?;:'\"()\-]")
+_SPACE = re.compile(r"\s")
+
+
 def junk_metrics(text: str) -> dict[str, Any]:
-    chars = [c for c in text if not c.isspace()]
-    symbols = sum(1 for c in chars if is_symbol(c))
+    if text.isascii():
+        n_chars = len(text) - len(_SPACE.findall(text))
+        symbols, emoji = len(_ASCII_SYMBOL.findall(text)), 0
+    else:
+        chars = [c for c in text if not c.isspace()]
+        n_chars = len(chars)
+        symbols = sum(1 for c in chars if is_symbol(c))
+        emoji = sum(1 for c in chars if is_emoji(c))
     return {
-        "emoji_count": sum(1 for c in chars if is_emoji(c)),
+        "emoji_count": emoji,
         "url_count": len(URL_RE.findall(text)),
         "hashtag_count": len(HASHTAG_RE.findall(text)),
         "date_count": len(DATE_RE.findall(text)),
-        "symbol_frac": symbols / len(chars) if chars else 0.0,
+        "symbol_frac": symbols / n_chars if n_chars else 0.0,
         "odd_case_count": len(ODD_CASE_RE.findall(text)),
     }
 

@@ -128,6 +128,8 @@ class TextstatCounts:
 def mostly_latin(text: str, sample: int = 2000) -> bool:
     """At least half of the letters (of the first `sample` characters) are Latin script: an English
     formula on a Devanagari or Bengali document would give a number, but a meaningless one."""
+    if text[:sample].isascii():
+        return True
     letters = [c for c in text[:sample] if c.isalpha()]
     latin = sum(1 for c in letters if c.isascii() or "\u00c0" <= c <= "\u024f" or "\u1e00" <= c <= "\u1eff")
     return not letters or 2 * latin >= len(letters)

@@ -139,3 +139,32 @@ def test_best_of_k_and_trim_in_the_stage(tmp_path):
 def test_trim_to_sentence():
     assert trim_to_sentence('She smiled. "Thank you!" he said. Then the') == 'She smiled. "Thank you!" he said.'
     assert trim_to_sentence("no end here") is None
+
+
+def test_junk_ascii_fast_path_counts_like_the_character_loop():
+    """ASCII text takes a regex path; it must give the per-character definition's numbers."""
+    import random
+
+    from filters.junk import is_emoji, is_symbol, junk_metrics
+    rng = random.Random(0)
+    alphabet = "".join(chr(i) for i in range(32, 127)) + "\n\t"
+    for _ in range(500):
+        t = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 200)))
+        chars = [c for c in t if not c.isspace()]
+        m = junk_metrics(t)
+        assert m["emoji_count"] == sum(map(is_emoji, chars)) == 0
+        assert m["symbol_frac"] == (sum(map(is_symbol, chars)) / len(chars) if chars else 0.0)
+    assert junk_metrics("A cat \U0001F600 and a #tag!")["emoji_count"] == 1  # the general path
+
+
+def test_gopher_alpha_words_ascii_path_counts_like_the_word_loop():
+    import random
+
+    from filters.gopher_quality import gopher_metrics
+    rng = random.Random(1)
+    alphabet = "ab 1.,!#\n\t-'\"()xyz9 \x1c"
+    for _ in range(1000):
+        t = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+        words = t.split()
+        want = sum(any(c.isalpha() for c in w) for w in words) / len(words) if words else 0.0
+        assert gopher_metrics(t)["alpha_words_frac"] == pytest.approx(want, abs=1e-12)
