@@ -15,6 +15,14 @@ from pydantic import Field
 
 from filters.base import Annotator, AnnotatorConfig
 
+# Python's `re` tries a \b-led, case-insensitive pattern at every position of the text; a pattern
+# whose literal words are absent cannot match, so each default pattern is tried only when one of its
+# words (lower case) is in the text: the same first match, several times faster
+DEFAULT_GATES = [("end ",), ("story", "tale"), ("story ",), ("wrap",), ("here",), ("simple word",), ("year",),
+                 ("the verb", "the noun", "the adjective"), ("the following features",),
+                 ("plot twist", "foreshadowing", "moral value", "bad ending"),
+                 ("i hope you", "let me know if", "feel free to", "as requested"), ("word count", "word limit", "words limit"),
+                 (":",)]
 DEFAULT_PATTERNS = [
     r"\bend (?:your|the|this) story\b",
     r"\b(?:write|writing|begin|start|finish) (?:a|an|the|your|this) (?:\w+ ){0,2}(?:story|tale)\b(?! (?:book|time))",
@@ -44,9 +52,23 @@ class InstructionEchoAnnotator(Annotator):
 
     def __init__(self, cfg, resources):
         super().__init__(cfg, resources)
-        self._rx = re.compile("|".join(f"(?:{p})" for p in cfg.patterns), re.IGNORECASE | re.MULTILINE) if cfg.patterns else None
+        gates = dict(zip(DEFAULT_PATTERNS, DEFAULT_GATES))
+        self._rx = [(re.compile(p, re.IGNORECASE | re.MULTILINE), gates.get(p)) for p in cfg.patterns]
+
+    def first_match(self, text: str) -> re.Match | None:
+        """The first match in the text of any pattern (at one position, the earlier pattern): what one
+        alternation of all the patterns would find."""
+        low = text.lower()
+        best = None
+        for rx, gate in self._rx:
+            if gate is not None and not any(g in low for g in gate):
+                continue
+            m = rx.search(text)
+            if m is not None and (best is None or m.start() < best.start()):
+                best = m
+        return best
 
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
-        m = self._rx.search(doc.text) if self._rx is not None else None
+        m = self.first_match(doc.text)
         v = {"instruction_echo": m is not None, "instruction_echo_phrase": m.group(0) if m else None}
         return v, ("instruction_echo" if m is not None and self.cfg.drop else None)

@@ -47,6 +47,16 @@ _ASCII_SYMBOL = re.compile(r"[^A-Za-z0-9\s.,!?;:'\"()\-]")
 _SPACE = re.compile(r"\s")
 
 
+_TLDS = tuple("." + t for t in "com org net io co edu gov ly me htm php".split())
+_LOWER_UPPER = re.compile(r"[a-z][A-Z]")
+_DIGIT = re.compile(r"\d")
+
+
+def _count(rx: re.Pattern, text: str, possible: bool) -> int:
+    """Matches of `rx`, when a cheap necessary condition says there can be any."""
+    return len(rx.findall(text)) if possible else 0
+
+
 def junk_metrics(text: str) -> dict[str, Any]:
     if text.isascii():
         n_chars = len(text) - len(_SPACE.findall(text))
@@ -58,11 +68,11 @@ def junk_metrics(text: str) -> dict[str, Any]:
         emoji = sum(1 for c in chars if is_emoji(c))
     return {
         "emoji_count": emoji,
-        "url_count": len(URL_RE.findall(text)),
-        "hashtag_count": len(HASHTAG_RE.findall(text)),
-        "date_count": len(DATE_RE.findall(text)),
+        "url_count": _count(URL_RE, text, "http" in (low := text.lower()) or "www." in low or any(t in low for t in _TLDS)),
+        "hashtag_count": _count(HASHTAG_RE, text, "#" in text or "@" in text),
+        "date_count": _count(DATE_RE, text, _DIGIT.search(text) is not None),  # every date form has a digit
         "symbol_frac": symbols / n_chars if n_chars else 0.0,
-        "odd_case_count": len(ODD_CASE_RE.findall(text)),
+        "odd_case_count": _count(ODD_CASE_RE, text, _LOWER_UPPER.search(text) is not None),
     }
 
 

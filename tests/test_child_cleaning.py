@@ -168,3 +168,26 @@ def test_gopher_alpha_words_ascii_path_counts_like_the_word_loop():
         words = t.split()
         want = sum(any(c.isalpha() for c in w) for w in words) / len(words) if words else 0.0
         assert gopher_metrics(t)["alpha_words_frac"] == pytest.approx(want, abs=1e-12)
+
+
+def test_gated_instruction_echo_and_junk_find_what_the_plain_regexes_find():
+    """The cheap gates (a pattern is tried only when one of its words is there) change no result."""
+    import re
+
+    from filters.base import Resources
+    from filters.instruction_echo import DEFAULT_PATTERNS, InstructionEchoAnnotator, InstructionEchoConfig
+    from filters.junk import DATE_RE, HASHTAG_RE, ODD_CASE_RE, URL_RE, junk_metrics
+    one = re.compile("|".join(f"(?:{p})" for p in DEFAULT_PATTERNS), re.IGNORECASE | re.MULTILINE)
+    echo = InstructionEchoAnnotator(InstructionEchoConfig(), Resources())
+    texts = [s["text"] for s in STORIES] + [
+        "Once upon a time. End your story here, wrap up everything nicely.", "Here is a short story: a cat.",
+        "Title: The Cat\nThe story should use the verb \"run\".", "I hope you enjoy it! Visit www.Example.COM on 12/5/2023.",
+        "A #Tag and @handle and sloWLY, born March 3, 2021 in 1999. See http://x.io/a and FOO.Html", "plain text",
+        "THE FOLLOWING FEATURES: Foreshadowing, a Plot Twist. Word count: 120. Only uses very simple words."]
+    for t in texts:
+        want = one.search(t)
+        got = echo.first_match(t)
+        assert (want and want.group(0), want and want.start()) == (got and got.group(0), got and got.start()), t
+        m = junk_metrics(t)
+        assert (m["url_count"], m["hashtag_count"], m["date_count"], m["odd_case_count"]) == \
+            (len(URL_RE.findall(t)), len(HASHTAG_RE.findall(t)), len(DATE_RE.findall(t)), len(ODD_CASE_RE.findall(t))), t
