@@ -106,6 +106,15 @@ def test_search_finds_the_planted_domain_and_the_winner_beats_uniform(tmp_path):
     (tmp_path / "mix2.toml").write_text(text)
     cur = load_experiment(tmp_path / "mix2.toml").curriculum(WINNER)
     assert cur.mixture[0].weights["a"] == pytest.approx(float(res.winner[0]), abs=1e-4)
+    # a probe target: BLiMP accuracy of a proxy (one paradigm per linguistics term), higher is better
+    from conftest import SHARED
+    from trainers.mixsearch import PROBES
+    from trainers.targets import make_target
+    if (SHARED / "data" / "blimp").is_dir():
+        t = make_target("probe:blimp", ["main", "a", "b", "c"])
+        proxy = next(iter(sorted(out.glob("proxies/proxy-000/seed*"))))
+        acc = t.value(proxy, {})
+        assert 0 < acc < 100 and t.loss(proxy, {}) == -acc and PROBES["blimp"] is not None
     # a second search finds every proxy and validation run finished and trains nothing
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/*/seed*/checkpoint.pt")}
     assert len(stamps) == 12 + 9
@@ -131,8 +140,8 @@ def test_bad_mixsearch_settings_are_one_line(tmp_path):
     exp.write_text(text.replace("top = 50", "top = 50\nbounds = { a = [0.6, 0.5] }"))
     with pytest.raises(ExperimentError, match=r"mixsearch.bounds.a: must be \[min, max\]"):
         load_experiment(exp)
-    with pytest.raises(CurriculumError, match="probe:blimp: no such probe"):
-        make_target("probe:blimp", ["main", "a"])
+    with pytest.raises(CurriculumError, match="probe:parsing: no such probe"):
+        make_target("probe:parsing", ["main", "a"])
     with pytest.raises(CurriculumError, match="no corpus named 'z'"):
         make_target({"a": 1.0, "z": 1.0}, ["main", "a"])
     t = make_target({"a": 3.0, "main": 1.0}, ["main", "a"])

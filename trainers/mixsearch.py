@@ -33,9 +33,12 @@ from trainers.ablate import run_ablation
 from trainers.config import CurriculumConfig, Experiment, MixSearchConfig
 from trainers.prepare import Prepared, share_prepared
 from trainers.regression import REGRESSORS, Fit, best_fit, cross_validate
+from trainers.probe_report import blimp_score
 from trainers.report import summarize, verdict
-from trainers.targets import make_target
+from trainers.targets import PROBES, make_target
 from trainers.train import prepare_experiment, run_dir
+
+PROBES["blimp"] = blimp_score  # target = "probe:blimp": BLiMP accuracy of each proxy (trainers/probe_report.py)
 
 WINNER, UNIFORM, NATURAL = "mixsearch-winner", "uniform", "natural"
 

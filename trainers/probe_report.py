@@ -302,3 +302,25 @@ def add_to_report(report: Path, section: list[str], warning: str | None) -> None
 
 
 __all__ = ["ProbeError", "add_to_report", "blimp_section", "default_data", "probe_ablation", "resolve_data"]
+
+
+# one paradigm per linguistics term (12,000 pairs): what `target = "probe:blimp"` of a mixture search scores
+BLIMP_TARGET_PARADIGMS = ["anaphor_number_agreement", "causative", "principle_A_case_1", "existential_there_object_raising",
+                          "determiner_noun_agreement_1", "ellipsis_n_bar_1", "wh_questions_object_gap",
+                          "irregular_past_participle_verbs", "adjunct_island", "npi_present_1",
+                          "existential_there_quantifiers_1", "regular_plural_subject_verb_agreement_1"]
+_TARGET_SUITES: dict[Path, Suite] = {}
+
+
+def blimp_score(run: Path) -> float:
+    """BLiMP accuracy (percent, the mean over paradigms) of a run's final model on one paradigm per
+    linguistics term, BLiMP read from ../shared/data/blimp or data/blimp: the mixture search's
+    `target = "probe:blimp"` (higher is better)."""
+    data = resolve_data(ProbeConfig())
+    if data is None:
+        raise ProbeError("target probe:blimp: no BLiMP data (../shared/data/blimp or data/blimp)")
+    if data not in _TARGET_SUITES:
+        _TARGET_SUITES[data] = load_suite("blimp", data, BLIMP_TARGET_PARADIGMS)
+    rows = summarize(probe(_TARGET_SUITES[data], load_run_lm(Path(run))))
+    return float(next(r["accuracy"] for r in rows if r["level"] == "overall"))
+

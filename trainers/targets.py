@@ -2,8 +2,9 @@
 
 - `heldout`   the held-out loss of one corpus (`target = "math"`; "main" is the experiment's corpus)
 - `weighted`  a weighted mean of several corpora's held-out losses (`target = { main = 0.7, math = 0.3 }`)
-- `probe`     a probe score such as BLiMP accuracy (`target = "probe:blimp"`), read by a function a probe
-              module registers in PROBES (run folder -> score, higher is better)
+- `probe`     a probe score such as BLiMP accuracy (`target = "probe:blimp"`), read by a function
+              registered in PROBES (run folder -> score, higher is better); trainers.mixsearch registers
+              `blimp` (trainers.probe_report.blimp_score: one paradigm per linguistics term)
 
 Every target says which corpora's held-out sets the runs must evaluate (a corpus that is a target but
 not a domain of the search is given weight 0, so the trainer evaluates it but never trains on it)
@@ -16,7 +17,7 @@ from typing import Callable
 
 from curricula import CurriculumError
 
-# probe name -> function(run folder) -> score (higher is better); the probe command registers here
+# probe name -> function(run folder) -> score (higher is better); trainers.mixsearch registers "blimp"
 PROBES: dict[str, Callable[[Path], float]] = {}
 
 
