@@ -74,7 +74,6 @@ def guard(fn):
         raise UserError(str(e)) from None
 
 
-
 def print_runs(results) -> None:
     f = lambda v: "" if v is None else v  # noqa: E731
     print_table("runs", ["curriculum", "seed", "params", "steps", "tokens", "final val loss", "best val loss", "tokens/s"],
