@@ -52,6 +52,16 @@ class GenerationStats:
     shards_written: int = 0
     replaced_surrogates: int = 0  # lone surrogates in answers, stored as U+FFFD
 
+    # what a task's stats add to the stage's (planned, reused, seconds: the driver's own)
+    TASK_COUNTS = ("requests", "ok", "failed", "retries", "cache_hits", "prompt_tokens", "completion_tokens",
+                   "replaced_surrogates")
+
+    def add(self, task: GenerationStats) -> None:
+        """Add one task's counts to these."""
+        for f in self.TASK_COUNTS:
+            setattr(self, f, getattr(self, f) + getattr(task, f))
+        self.failed_by_kind.update(task.failed_by_kind)
+
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["failed_by_kind"] = dict(self.failed_by_kind)

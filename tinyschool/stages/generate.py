@@ -33,10 +33,6 @@ from tinyschool.executors import make_executor
 from tinyschool.stages.driver import Phases
 from tinyschool.ui import console, print_table, progress_bar
 
-COUNTS = ("requests", "ok", "failed", "retries", "cache_hits", "prompt_tokens", "completion_tokens",
-          "replaced_surrogates")
-
-
 def run_generation(corpus: Corpus, recipe_name: str, cfg: GenerationConfig, backend_factory: Callable[[], Backend],
                    recipe_dict: dict[str, Any] | None = None, progress: Any = None,
                    postprocess: Callable[[PromptItem, Completion], Completion] | None = None,
@@ -98,9 +94,7 @@ def run_generation(corpus: Corpus, recipe_name: str, cfg: GenerationConfig, back
         with executor.session():
             for name, rows, _, s in runs:
                 corpus.register_shard("raw", name, rows)
-                for f in COUNTS:
-                    setattr(stats, f, getattr(stats, f) + getattr(s, f))
-                stats.failed_by_kind.update(s.failed_by_kind)
+                stats.add(s)
                 stats.shards_written += 1
     finally:
         if executor.local:

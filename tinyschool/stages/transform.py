@@ -39,7 +39,6 @@ from tinyschool.stages.generate import cost_rows, token_rows
 from tinyschool.ui import console, print_table, progress_bar
 
 COUNTS = ("ok", "failed", "within_bound")
-GEN_COUNTS = ("requests", "ok", "failed", "retries", "cache_hits", "prompt_tokens", "completion_tokens", "replaced_surrogates")
 
 
 def run_transform(corpus: Corpus, recipe: TransformRecipe, judge_factory: Callable[[], Judge | None],
@@ -92,9 +91,7 @@ def run_transform(corpus: Corpus, recipe: TransformRecipe, judge_factory: Callab
                         setattr(stats, f, getattr(stats, f) + getattr(s, f))
                     for k, v in s.rounds.items():
                         stats.rounds[k] = stats.rounds.get(k, 0) + v
-                    for f in GEN_COUNTS:
-                        setattr(stats.gen, f, getattr(stats.gen, f) + getattr(s.gen, f))
-                    stats.gen.failed_by_kind.update(s.gen.failed_by_kind)
+                    stats.gen.add(s.gen)
                     stats.shards_written += 1
         finally:
             if executor.local:
