@@ -17,8 +17,8 @@ from trainers.config import Experiment
 from trainers.heldout import heldout_warning
 from trainers.ngram import NGramModel
 from trainers.prepare import Prepared, SourceData
-from trainers.probe import (TokenLM, load_hf_lm, load_run_lm, probe, score_ids, summarize, untrained_run_lm, vocab_share,
-                            vocabulary)
+from trainers.probe import (TokenLM, load_hf_lm, load_run_lm, model_lm, pack_trees, probe, score_ids, score_trees,
+                            score_windows, summarize, untrained_run_lm, vocab_share, vocabulary)
 from trainers.probe_report import add_to_report
 from trainers.probe_suites import ProbeError, load_suite
 
@@ -109,6 +109,72 @@ def test_batched_scores_equal_one_sentence_at_a_time():
             lp = F.log_softmax(model(x[:, :-1]), -1)[0].gather(1, x[0, 1:, None]).sum().item()
         assert got == pytest.approx(lp, rel=1e-5, abs=1e-4)
         assert n == len(s) - 1
+
+
+def _pairs_with_shared_prefixes(rng, n=40, vocab=6):
+    """Minimal-pair-like sequences: each pair shares a prefix and differs in one token (some are
+    duplicates, or a prefix of another one), as BLiMP's good and bad sentences do."""
+    seqs = []
+    for _ in range(n):
+        base = [0] + rng.integers(1, vocab, size=int(rng.integers(1, 20))).tolist()
+        alt = list(base)
+        if len(alt) > 2:
+            alt[int(rng.integers(1, len(alt)))] = int(rng.integers(1, vocab))
+        seqs += [base, alt + rng.integers(1, vocab, size=int(rng.integers(0, 3))).tolist()]
+    return seqs + [seqs[0], seqs[1][:2]]
+
+
+def test_prefix_tree_rows_score_each_sequence_as_if_alone():
+    torch.manual_seed(0)
+    from trainers.model import ModelConfig, Transformer
+
+    model = Transformer(ModelConfig(vocab_size=50, dim=32, n_layers=2, n_heads=4, n_kv_heads=2, context=64, multiple_of=16))
+    lm = model_lm("model", model, None, 0, "cpu", batch_size=4)
+    seqs = _pairs_with_shared_prefixes(np.random.default_rng(1))
+    rows = pack_trees(seqs, 32)
+    assert sorted(k for r in rows for k in r.members) == list(range(len(seqs)))
+    assert all(len(r.tokens) <= 32 for r in rows)
+    packed = sum(len(r.tokens) for r in rows)
+    assert packed < 0.8 * sum(map(len, seqs))  # shared prefixes go through the model once
+    for r in rows:  # every token's parent comes before it, one position earlier
+        assert all(p < i and r.pos[p] == r.pos[i] - 1 for i, p in enumerate(r.parent) if p >= 0)
+    got, n = score_trees(lm, seqs, row=32)
+    want, n_want = score_windows(lm, seqs)
+    assert (n == n_want).all()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    for s, g in zip(seqs[:6], got):  # and against one sequence through the model's plain forward
+        x = torch.tensor([s])
+        with torch.no_grad():
+            lp = F.log_softmax(model(x[:, :-1]), -1)[0].gather(1, x[0, 1:, None]).sum().item()
+        assert g == pytest.approx(lp, rel=1e-5, abs=1e-4)
+    # score_ids takes the tree path for what fits a row and windows for the rest
+    long = [0] + list(range(1, 50)) * 3  # longer than the context: windows
+    both, nb = score_ids(lm, seqs + [long])
+    np.testing.assert_allclose(both[:-1], got, rtol=1e-6, atol=1e-6)
+    assert both[-1] == pytest.approx(score_windows(lm, [long])[0][0], rel=1e-6) and nb[-1] == len(long) - 1
+    with pytest.raises(ValueError, match="does not fit"):
+        pack_trees([[0] * 40], 32)
+
+
+def test_a_long_series_of_rows_is_scored_in_batches_of_one_shape(monkeypatch):
+    """From COMPILE_ROWS rows on the last batch is filled up with empty rows (a compiled model sees
+    one shape); the scores do not change. (compile=False: the padding is under test, not inductor.)"""
+    import trainers.probe as probe_mod
+    from trainers.model import ModelConfig, Transformer
+
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=50, dim=32, n_layers=2, n_heads=4, context=64, multiple_of=16))
+    lm = model_lm("model", model, None, 0, "cpu", batch_size=6, compile=False)  # 3 rows of 32 per batch
+    seen = []
+    inner = lm.logits_tree
+    lm.logits_tree = lambda x, *a: seen.append((tuple(x.shape), a[-1])) or inner(x, *a)
+    seqs = _pairs_with_shared_prefixes(np.random.default_rng(2))
+    want, _ = score_trees(lm, seqs, row=32)
+    monkeypatch.setattr(probe_mod, "COMPILE_ROWS", 1)
+    seen.clear()
+    got, _ = score_trees(lm, seqs, row=32)
+    assert len(pack_trees(seqs, 32)) % 3 and len(set(seen)) == 1 and seen[0] == ((3, 32), True)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
 
 def test_sentences_longer_than_the_context_are_scored_in_windows():

@@ -136,7 +136,8 @@ class Attention(nn.Module):
         self.wqkv = nn.Linear(cfg.dim, (cfg.n_heads + 2 * self.n_kv) * self.head_dim, bias=False)
         self.wo = nn.Linear(cfg.dim, cfg.dim, bias=False)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                mask: torch.Tensor | None = None) -> torch.Tensor:
         B, T, _ = x.shape
         H, K = self.n_heads, self.n_kv
         # split, not slicing: the backward of a split is one concatenation, that of a slice a
@@ -144,7 +145,7 @@ class Attention(nn.Module):
         qk, v = self.wqkv(x).view(B, T, H + 2 * K, self.head_dim).split([H + K, K], dim=2)
         q, k = apply_rope(qk, *rope).split([H, K], dim=2)  # queries and keys rotated in one go
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, T, hd)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=K != H)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None, enable_gqa=K != H)
         return self.wo(y.transpose(1, 2).reshape(B, T, -1))
 
 
@@ -169,8 +170,8 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.ffn = FeedForward(cfg)
 
-    def forward(self, x, rope):
-        x = x + self.attn(self.attn_norm(x), rope)
+    def forward(self, x, rope, mask=None):
+        x = x + self.attn(self.attn_norm(x), rope, mask)
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -207,13 +208,19 @@ class Transformer(nn.Module):
         T = context or self.cfg.context
         return 6 * self.num_params() + 12 * self.cfg.n_layers * self.cfg.dim * T
 
-    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
-        """Token ids (B, T) -> the final normed hidden states (B, T, dim), before the output layer."""
+    def hidden(self, idx: torch.Tensor, pos: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Token ids (B, T) -> the final normed hidden states (B, T, dim), before the output layer.
+        By default token t sits at position t and sees tokens 0..t (causal). For several sequences
+        packed into one row (a prefix tree: trainers/probe.py) give each token's position `pos`
+        (B, T) and what it may see, `mask` (B, 1, T, T) bool, True = attend."""
         T = idx.shape[1]
-        rope = (self.rope_cos[:T, None, :], self.rope_sin[:T, None, :], self.rope_rot)
+        if pos is None:
+            rope = (self.rope_cos[:T, None, :], self.rope_sin[:T, None, :], self.rope_rot)
+        else:
+            rope = (self.rope_cos[pos].unsqueeze(2), self.rope_sin[pos].unsqueeze(2), self.rope_rot)
         x = self.embed(idx)
         for layer in self.layers:
-            x = layer(x, rope)
+            x = layer(x, rope, mask)
         return self.norm(x)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:

@@ -49,6 +49,8 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, help="sentences per forward pass (default 128 for runs, 32 for HF models)")
     p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--no-compile", dest="compile", action="store_false",
+                   help="never torch.compile a run's model (by default it is compiled for a suite of 2,000+ packed rows)")
     p.set_defaults(func=cmd_probe)
 
 
@@ -79,7 +81,7 @@ def cmd_probe(args) -> int:
         vocab = read_vocab_list(args.vocab) if args.vocab else None
         ngrams, untrained = [], None
         if is_run_folder(folder):
-            lm = load_run_lm(folder, args.device, args.batch_size or 128)
+            lm = load_run_lm(folder, args.device, args.batch_size or 128, compile=args.compile)
             texts = training_texts(folder)
             if texts is None:
                 log(f"{folder.parent.parent}: no prepared.json (the experiment folder); no n-gram baselines or training vocabulary")
@@ -89,7 +91,7 @@ def cmd_probe(args) -> int:
                     log(f"n-gram baselines on {len(texts):,} training documents")
                     ngrams = ngram_models(texts)
             if args.baselines:
-                untrained = untrained_run_lm(folder, args.device, args.batch_size or 128)
+                untrained = untrained_run_lm(folder, args.device, args.batch_size or 128, compile=args.compile)
         elif (folder / "config.json").exists():
             lm = load_hf_lm(folder, args.device, args.batch_size or 32)
         else:
