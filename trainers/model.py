@@ -121,11 +121,16 @@ def rope_tables(head_dim: int, context: int, theta: float) -> tuple[torch.Tensor
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
-    # x: (B, T, heads, hd), cos/sin: (T, 1, hd). The rotation of the two halves is written as a
-    # tiny matmul instead of slices and a concatenation: on a CPU that is ~1.5x faster, forward
-    # and backward, because it makes no copies. The tables take x's dtype, so that under bf16
-    # autocast q and k stay bf16 and attention can use the flash kernel.
-    return x * cos.to(x.dtype) + (x @ rot.to(x.dtype)) * sin.to(x.dtype)
+    # x: (B, T, heads, hd), cos/sin: (T, 1, hd). Eager, the rotation of the two halves is written
+    # as a tiny matmul instead of slices and a concatenation: on a CPU that is ~1.5x faster,
+    # forward and backward, because it makes no copies. Compiled, the slices are better: inductor
+    # fuses them with the products into one loop, where the matmul stays a separate bmm. The
+    # tables take x's dtype, so that under bf16 autocast q and k stay bf16 (flash attention).
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    if torch.compiler.is_compiling():
+        h = x.shape[-1] // 2
+        return x * cos + torch.cat((-x[..., h:], x[..., :h]), -1) * sin
+    return x * cos + (x @ rot.to(x.dtype)) * sin
 
 
 class Attention(nn.Module):

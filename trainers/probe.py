@@ -145,11 +145,13 @@ def tree_batch(rows: Sequence[TreeRow], row: int):
     for r, tr in enumerate(rows):
         n = len(tr.tokens)
         x[r, :n], pos[r, :n] = tr.tokens, tr.pos
-        m = mask[r]
-        for i, p in enumerate(tr.parent):
-            if p >= 0:
-                m[i] |= m[p]
-                parent[r, i] = r * row + p
+        p = np.asarray(tr.parent, dtype=np.int64)
+        parent[r, :n] = np.where(p >= 0, r * row + p, -1)
+    # a token sees what its parent sees, and itself: filled one depth at a time, parents first
+    flat_mask, flat_parent, depth = mask.reshape(B * row, row), parent.reshape(-1), pos.reshape(-1)
+    for d in range(1, int(depth.max(initial=0)) + 1):
+        at = np.flatnonzero((depth == d) & (flat_parent >= 0))
+        flat_mask[at] |= flat_mask[flat_parent[at]]
     return x, pos, mask, parent
 
 
