@@ -58,7 +58,9 @@ class Lemmatizer:
         self.pos: dict[str, str] = {}
 
     def lemmas(self, words) -> dict[str, str]:
-        new = sorted({w for w in words if w not in self.cache})
+        new = sorted(set(words).difference(self.cache))  # the forms not seen before
+        if not new:
+            return self.cache
         if self.nlp is None:
             self.cache.update((w, w) for w in new)
             self.pos.update((w, "X") for w in new)
@@ -85,10 +87,11 @@ class VocabularyAnnotator(Annotator):
         # without a tagger every word is "X": judge it (stop words are allowed above)
         self._judged = frozenset(cfg.judged_pos) | ({"X"} if self.lemmatizer.nlp is None else set())
         self._known: dict[str, int] = {}  # word form -> NOT_A_WORD | IN_VOCAB | OOV
+        self._oov_forms: set[str] = set()  # the forms classified OOV
 
     def _classify(self, forms) -> dict[str, int]:
         known = self._known
-        new = [w for w in set(forms) if w not in known]
+        new = set(forms).difference(known)  # the forms not classified yet
         if new:
             lemmas = self.lemmatizer.lemmas([w for w in new if not any(c.isdigit() for c in w)])
             pos = self.lemmatizer.pos
@@ -99,29 +102,30 @@ class VocabularyAnnotator(Annotator):
                     known[w] = IN_VOCAB
                 else:
                     known[w] = OOV
+                    self._oov_forms.add(w)
         return known
 
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
-        known = self._classify(doc.tokens)
+        known = self._classify(doc.token_set)
         slot_words = self._slot_words(doc.slots) if self.cfg.allow_slot_words else set()
         required = [str(doc.slots[s]).lower() for s in self.cfg.required_slots if doc.slots.get(s)]
         if self.vocab is None:
             oov_rate, oov = None, []
         else:
-            n_words, oov_tokens = 0, []
-            for w in doc.tokens:
-                k = known[w]
-                if k:
-                    n_words += 1
-                    if k == OOV and w not in slot_words:
-                        oov_tokens.append(w)
-            oov_rate = len(oov_tokens) / n_words if n_words else None
-            oov = sorted(set(oov_tokens))[: self.cfg.max_listed]
+            tokens = doc.tokens
+            classes = list(map(known.__getitem__, tokens))
+            n_words = len(classes) - classes.count(NOT_A_WORD)
+            # OOV tokens, less those that are slot words (a handful: count them one by one)
+            n_oov = classes.count(OOV)
+            if n_oov:
+                n_oov -= sum(tokens.count(w) for w in slot_words if known.get(w) == OOV)
+            oov_rate = n_oov / n_words if n_words else None
+            oov = sorted((doc.token_set & self._oov_forms) - slot_words)[: self.cfg.max_listed] if n_oov else []
         present = None
         if required:
-            forms = set(doc.tokens)
+            forms = doc.token_set
             lemmas = self.lemmatizer.lemmas(forms)
-            have = forms | {lemmas[w] for w in forms}
+            have = forms | set(map(lemmas.__getitem__, forms))
             present = all(r in have or self.lemmatizer.lemmas([r])[r] in have for r in required)
         v = {"oov_rate": oov_rate, "oov_words": oov, "required_words_present": present}
         if self.cfg.max_oov_rate is not None and oov_rate is not None and oov_rate > self.cfg.max_oov_rate:
