@@ -33,7 +33,7 @@ from filters.base import Resources
 from filters.config import FilterConfig
 from filters.decontam import EvalIndex, EvalSetError
 from filters.dedup_shuffle import dedup_columns
-from filters.minhash import MinHasher, shingle_hashes
+from filters.minhash import MinHasher, shingle_ngrams
 from filters.registry import build_annotators
 from filters.select import COLUMNS as SELECT_COLUMNS
 from filters.select import select_best
@@ -128,12 +128,14 @@ def annotate_table(table: pa.Table, state: dict[str, Any]) -> tuple[pa.Table, np
     # annotators that look across documents (math self-consistency groups samples of one prompt)
     # see the whole shard at once
     batched = {id(a): a.annotate_batch(docs) for a in annotators if hasattr(a, "annotate_batch")}
+    # per annotator: its batched results (or None), its annotate, and (append, column) per column
+    plan = [(batched.get(id(a)), a.annotate, [(cols[c].append, c) for c in a.columns]) for a in annotators]
     for i, d in enumerate(docs):
         reason = None
-        for a in annotators:
-            values, r = batched[id(a)][i] if id(a) in batched else a.annotate(d)
-            for c in a.columns:
-                cols[c].append(values.get(c))
+        for results, annotate, sinks in plan:
+            values, r = results[i] if results is not None else annotate(d)
+            for append, c in sinks:
+                append(values.get(c))
             if reason is None:
                 reason = r
         hit = eval_index.match_ngrams(d.ngrams(eval_index.ngram)) if eval_index is not None else None
@@ -143,9 +145,9 @@ def annotate_table(table: pa.Table, state: dict[str, Any]) -> tuple[pa.Table, np
         reasons.append(reason)
         has_words.append(bool(d.tokens))
         keys.append(hashlib.blake2b(normalized_text(d.tokens).encode(), digest_size=16).hexdigest() if d.tokens else None)
-        shingle_sets.append(shingle_hashes(d, cfg.dedup.shingle_size))
+        shingle_sets.append(shingle_ngrams(d, cfg.dedup.shingle_size))
         d.release()
-    sigs = state["hasher"].signatures(shingle_sets)
+    sigs = state["hasher"].signatures_of_ngrams(shingle_sets)
     # best-of-k: one document per prompt is kept, the others marked not selected (filters/select.py)
     reasons, picked = select_best(cfg.select, cols["id"], [d.prompt for d in docs], cols, reasons)
     extra = {c: pa.array(v, SELECT_COLUMNS[c]) for c, v in picked.items()}

@@ -338,16 +338,18 @@ class Doc:
         got = self._ngrams.get(n)
         if got is not None:
             return got
+        cached = self._ngrams
         if n == 1:
-            got = self.hashes
-        else:
-            prev = self.ngrams(n - 1)
-            m = len(self.hashes) - n + 1
-            if m <= 0:
-                got = np.empty(0, dtype=np.uint64)
-            else:
-                got = prev[:m] * NGRAM_BASE + self.hashes[n - 1:n - 1 + m]
-        self._ngrams[n] = got
+            cached[1] = self.hashes
+            return self.hashes
+        k = n - 1  # the longest cached n-grams below n (1: the token hashes)
+        while k > 1 and k not in cached:
+            k -= 1
+        got = cached[k] if k > 1 else self.hashes
+        for j in range(k + 1, n + 1):  # a loop, not a recursion
+            m = len(self.hashes) - j + 1
+            got = got[:m] * NGRAM_BASE + self.hashes[j - 1:j - 1 + m] if m > 0 else np.empty(0, dtype=np.uint64)
+            cached[j] = got
         return got
 
 

@@ -361,3 +361,66 @@ def test_counter_of_tied_ngrams_is_order_free():
     total = int(d.word_chars.sum())
     assert top_ngram_char_frac(d.ngrams(2), d.sorted_ngrams(2), d.word_chars, 2, total) == 5 * 2 / total
     assert Counter(d.tokens)["aa"] == 2
+
+
+# ---- n-grams, shingles, decontamination --------------------------------------------------------------
+def test_doc_ngrams_equal_ngram_hashes_in_any_order():
+    from filters.text import ngram_hashes
+
+    rng = random.Random(7)
+    for i, t in enumerate(TEXTS[:300]):
+        d = doc(t, i)
+        order = list(range(1, 15))
+        rng.shuffle(order)
+        for n in order:
+            assert np.array_equal(d.ngrams(n), ngram_hashes(d.hashes, n)) and d.ngrams(n).dtype == np.uint64, (t, n)
+        d.release()
+        assert np.array_equal(d.ngrams(13), ngram_hashes(d.hashes, 13))
+
+
+def test_signatures_of_ngrams_equal_signatures_of_shingle_hashes():
+    from filters.minhash import MinHasher, shingle_hashes, shingle_ngrams
+
+    docs = [doc(t, i) for i, t in enumerate(TEXTS)]
+    h = MinHasher(128, 1, chunk=700)
+    for n in (1, 3, 5):
+        want = h.signatures([shingle_hashes(d, n) for d in docs])
+        assert np.array_equal(h.signatures_of_ngrams([shingle_ngrams(d, n) for d in docs]), want)
+    assert h.signatures_of_ngrams([]).shape == h.signatures([]).shape == (0, 128)
+
+
+def _plain_match(index, doc_ngrams):
+    if len(index.hashes) == 0 or len(doc_ngrams) == 0:
+        return None
+    if frozenset(index.hashes.tolist()).isdisjoint(doc_ngrams.tolist()):
+        return None
+    pos = np.searchsorted(index.hashes, doc_ngrams)
+    pos[pos == len(index.hashes)] = 0
+    hit = index.hashes[pos] == doc_ngrams
+    if not hit.any():
+        return None
+    return index.items[int(index.owners[pos[hit]].min())]
+
+
+def test_decontam_prefilter_finds_what_the_plain_search_finds(tmp_path):
+    import json
+
+    from filters.config import EvalSet
+    from filters.decontam import EvalIndex
+
+    items = [t for t in TEXTS if len(t.split()) > 12][:60]
+    path = tmp_path / "eval.jsonl"
+    path.write_text("".join(json.dumps({"q": t}) + "\n" for t in items + items[:5]))  # repeated items too
+    for ngram in (3, 8, 13):
+        index = EvalIndex.load([EvalSet(name="e", path=str(path), field="q")], ngram=ngram)
+        rng = random.Random(ngram)
+        docs = TEXTS + [rng.choice(items) for _ in range(20)] + [" ".join(rng.choice(items).split()[3:20]) for _ in range(20)]
+        hits = 0
+        for i, t in enumerate(docs):
+            g = doc(t, i).ngrams(ngram)
+            want = _plain_match(index, g)
+            hits += want is not None
+            assert index.match_ngrams(g) == want, t
+        assert hits > 40
+    empty = EvalIndex(13)
+    assert empty.match_ngrams(doc(TEXTS[-1]).ngrams(13)) is None
