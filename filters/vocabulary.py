@@ -105,28 +105,45 @@ class VocabularyAnnotator(Annotator):
                     self._oov_forms.add(w)
         return known
 
+    def _classes(self, tokens: list[str]) -> list[int]:
+        """NOT_A_WORD | IN_VOCAB | OOV per token; forms not seen before are classified first (the
+        same forms, so the same spaCy calls, as classifying every document's forms)."""
+        known = self._known
+        try:
+            return list(map(known.__getitem__, tokens))
+        except KeyError:
+            self._classify(tokens)
+            return list(map(known.__getitem__, tokens))
+
+    def _required_present(self, doc, required: list[str]) -> bool:
+        """Every required word is a form of the document or a lemma of one (its own lemma may be)."""
+        lem = self.lemmatizer
+        forms = doc.token_set
+        try:  # every form lemmatized before (lem.lemmas(forms) would change nothing)
+            form_lemmas = set(map(lem.cache.__getitem__, forms))
+        except KeyError:
+            form_lemmas = set(map(lem.lemmas(forms).__getitem__, forms))
+
+        def have(w: str) -> bool:  # w in forms | form_lemmas
+            return w in forms or w in form_lemmas
+
+        return all(have(r) or have(lem.lemmas([r])[r]) for r in required)
+
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
-        known = self._classify(doc.token_set)
+        classes = self._classes(doc.tokens)
         slot_words = self._slot_words(doc.slots) if self.cfg.allow_slot_words else set()
         required = [str(doc.slots[s]).lower() for s in self.cfg.required_slots if doc.slots.get(s)]
         if self.vocab is None:
             oov_rate, oov = None, []
         else:
-            tokens = doc.tokens
-            classes = list(map(known.__getitem__, tokens))
             n_words = len(classes) - classes.count(NOT_A_WORD)
             # OOV tokens, less those that are slot words (a handful: count them one by one)
             n_oov = classes.count(OOV)
             if n_oov:
-                n_oov -= sum(tokens.count(w) for w in slot_words if known.get(w) == OOV)
+                n_oov -= sum(doc.tokens.count(w) for w in slot_words if self._known.get(w) == OOV)
             oov_rate = n_oov / n_words if n_words else None
             oov = sorted((doc.token_set & self._oov_forms) - slot_words)[: self.cfg.max_listed] if n_oov else []
-        present = None
-        if required:
-            forms = doc.token_set
-            lemmas = self.lemmatizer.lemmas(forms)
-            have = forms | set(map(lemmas.__getitem__, forms))
-            present = all(r in have or self.lemmatizer.lemmas([r])[r] in have for r in required)
+        present = self._required_present(doc, required) if required else None
         v = {"oov_rate": oov_rate, "oov_words": oov, "required_words_present": present}
         if self.cfg.max_oov_rate is not None and oov_rate is not None and oov_rate > self.cfg.max_oov_rate:
             return v, "vocabulary:oov_rate"
@@ -136,9 +153,9 @@ class VocabularyAnnotator(Annotator):
 
     @staticmethod
     def _slot_words(slots: dict[str, Any]) -> set[str]:
-        out: set[str] = set()
-        for value in slots.values():
-            for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, str):
-                    out.update(WORD_RE.findall(item.lower()))
-        return out
+        """The word tokens of every string slot value, lower case. One tokenization of the values
+        joined by newlines: no token crosses a newline, and on ASCII text the ASCII and Unicode
+        patterns find the same tokens."""
+        items = [item.lower() for value in slots.values() for item in (value if isinstance(value, list) else [value])
+                 if isinstance(item, str)]
+        return set(WORD_RE.findall("\n".join(items)))

@@ -424,3 +424,23 @@ def test_decontam_prefilter_finds_what_the_plain_search_finds(tmp_path):
         assert hits > 40
     empty = EvalIndex(13)
     assert empty.match_ngrams(doc(TEXTS[-1]).ngrams(13)) is None
+
+
+def _plain_slot_words(slots):
+    out = set()
+    for value in slots.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                out.update(WORD_RE.findall(item.lower()))
+    return out
+
+
+def test_slot_words_equal_the_per_value_tokens():
+    from filters.vocabulary import VocabularyAnnotator
+
+    rng = random.Random(8)
+    pool = [t[:40] for t in TEXTS] + [3, None, 2.5, True]
+    for _ in range(2000):
+        slots = {f"k{j}": (rng.choice(pool) if rng.random() < 0.7 else [rng.choice(pool) for _ in range(rng.randint(0, 3))])
+                 for j in range(rng.randint(0, 5))}
+        assert VocabularyAnnotator._slot_words(slots) == _plain_slot_words(slots), slots
