@@ -15,6 +15,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -230,6 +231,12 @@ def batch_token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return flat, lens
 
 
+@lru_cache(maxsize=None)
+def _base_power(k: int) -> np.uint64:
+    """NGRAM_BASE^k mod 2^64."""
+    return np.uint64(pow(int(NGRAM_BASE), k, 1 << 64))
+
+
 def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
     """Hash of every word n-gram: h = sum(t[i+k] * BASE^(n-1-k)) mod 2^64, one numpy pass per k."""
     m = len(hashes) - n + 1
@@ -334,24 +341,26 @@ class Doc:
         return self._token_set
 
     def ngrams(self, n: int) -> np.ndarray:
-        """Hashes of the word n-grams (cached; n-gram k+1 is built from n-gram k)."""
-        got = self._ngrams.get(n)
+        """Hashes of the word n-grams (cached). From the longest cached k-grams below n:
+        h_n[i] = h_k[i] * BASE^(n-k) + h_(n-k)[i+k] (mod 2^64, exactly the polynomial hash), so
+        the 13-grams of decontamination come from the 5-grams in two steps, not eight."""
+        cached = self._ngrams
+        got = cached.get(n)
         if got is not None:
             return got
-        cached = self._ngrams
         if n == 1:
-            cached[1] = self.hashes
-            return self.hashes
-        k = n - 1  # the longest cached n-grams below n (1: the token hashes)
-        while k > 1 and k not in cached:
-            k -= 1
-        got = cached[k] if k > 1 else self.hashes
-        for j in range(k + 1, n + 1):  # a loop, not a recursion
-            m = len(self.hashes) - j + 1
-            got = got[:m] * NGRAM_BASE + self.hashes[j - 1:j - 1 + m] if m > 0 else np.empty(0, dtype=np.uint64)
-            cached[j] = got
+            got = self.hashes
+        else:
+            k = n - 1
+            while k > 1 and k not in cached:
+                k -= 1
+            m = len(self.hashes) - n + 1
+            if m <= 0:
+                got = np.empty(0, dtype=np.uint64)
+            else:
+                got = self.ngrams(k)[:m] * _base_power(n - k) + self.ngrams(n - k)[k:k + m]
+        cached[n] = got
         return got
-
 
     def sorted_ngrams(self, n: int) -> np.ndarray:
         got = self._sorted.get(n)
