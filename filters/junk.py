@@ -60,7 +60,8 @@ def _count(rx: re.Pattern, text: str, possible: bool) -> int:
     return len(rx.findall(text)) if possible else 0
 
 
-def junk_metrics(text: str) -> dict[str, Any]:
+def junk_metrics(text: str, low: str | None = None) -> dict[str, Any]:
+    """`low`: `text.lower()` when the caller has it."""
     if text.isascii():
         raw = text.encode("ascii")
         n_chars = len(raw.translate(None, _ASCII_SPACE))  # len(text) - len(_SPACE.findall(text))
@@ -70,9 +71,10 @@ def junk_metrics(text: str) -> dict[str, Any]:
         n_chars = len(chars)
         symbols = sum(1 for c in chars if is_symbol(c))
         emoji = sum(1 for c in chars if is_emoji(c))
+    low = text.lower() if low is None else low
     return {
         "emoji_count": emoji,
-        "url_count": _count(URL_RE, text, "http" in (low := text.lower()) or "www." in low or any(t in low for t in _TLDS)),
+        "url_count": _count(URL_RE, text, "http" in low or "www." in low or any(map(low.__contains__, _TLDS))),
         "hashtag_count": _count(HASHTAG_RE, text, "#" in text or "@" in text),
         "date_count": _count(DATE_RE, text, _DIGIT.search(text) is not None),  # every date form has a digit
         "symbol_frac": symbols / n_chars if n_chars else 0.0,
@@ -96,7 +98,7 @@ class JunkAnnotator(Annotator):
                "date_count": pa.int64(), "symbol_frac": pa.float64(), "odd_case_count": pa.int64()}
 
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
-        v = junk_metrics(doc.text)
+        v = junk_metrics(doc.text, doc.lower)
         c = self.cfg
         for col, limit, reason in (("emoji_count", c.max_emoji, "emoji"), ("url_count", c.max_urls, "url"),
                                    ("hashtag_count", c.max_hashtags, "hashtag"), ("date_count", c.max_dates, "date"),

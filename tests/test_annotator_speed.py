@@ -444,3 +444,62 @@ def test_slot_words_equal_the_per_value_tokens():
         slots = {f"k{j}": (rng.choice(pool) if rng.random() < 0.7 else [rng.choice(pool) for _ in range(rng.randint(0, 3))])
                  for j in range(rng.randint(0, 5))}
         assert VocabularyAnnotator._slot_words(slots) == _plain_slot_words(slots), slots
+
+
+# ---- degenerate, instruction echo, junk: the gates -----------------------------------------------------
+REFUSALS = ["As an AI, I can't.", "I'm sorry, but no.", "language models", "Write a short story now.",
+            "the story shouldn't", "<|im_end|>", "Sure! Here", "  okay, fine", "i can't write", "xas an ai"]
+
+
+def test_refusal_gate_finds_what_the_phrase_loop_finds():
+    from filters.degenerate import DegenerateAnnotator, DegenerateConfig
+
+    a = DegenerateAnnotator(DegenerateConfig(), Resources())
+    for t in TEXTS + REFUSALS + [r + " " + t for r in REFUSALS for t in TEXTS[:20]]:
+        want = bool(a._openings.search(t[:200])) or any(p in t.lower() and rx.search(t.lower()) for p, rx in a._phrases)
+        assert a.is_refusal(t) == a.is_refusal(t, t.lower()) == want, t
+
+
+def test_instruction_echo_equals_one_alternation():
+    from filters.instruction_echo import DEFAULT_PATTERNS, InstructionEchoAnnotator, InstructionEchoConfig
+
+    one = re.compile("|".join(f"(?:{p})" for p in DEFAULT_PATTERNS), re.IGNORECASE | re.MULTILINE)
+    echo = InstructionEchoAnnotator(InstructionEchoConfig(), Resources())
+    extra = ["End your story here, wrap up everything nicely.", "Here is a short story: a cat.", "Word count: 120",
+             "THE FOLLOWING FEATURES: Foreshadowing", "I hope you enjoy it!", "Title: x", "note: y"]
+    for t in TEXTS + extra + [t + " " + e for e in extra for t in TEXTS[:30]]:
+        want, got = one.search(t), echo.first_match(t, t.lower())
+        assert (want and (want.group(0), want.start())) == (got and (got.group(0), got.start())), t
+
+
+def _plain_junk(text: str) -> dict:
+    from filters.junk import (
+        _ASCII_SYMBOL, _DIGIT, _LOWER_UPPER, _SPACE, _TLDS, DATE_RE, HASHTAG_RE, ODD_CASE_RE, URL_RE, is_emoji, is_symbol)
+
+    def count(rx, possible):
+        return len(rx.findall(text)) if possible else 0
+    if text.isascii():
+        n_chars = len(text) - len(_SPACE.findall(text))
+        symbols, emoji = len(_ASCII_SYMBOL.findall(text)), 0
+    else:
+        chars = [c for c in text if not c.isspace()]
+        n_chars = len(chars)
+        symbols = sum(1 for c in chars if is_symbol(c))
+        emoji = sum(1 for c in chars if is_emoji(c))
+    low = text.lower()
+    return {
+        "emoji_count": emoji,
+        "url_count": count(URL_RE, "http" in low or "www." in low or any(t in low for t in _TLDS)),
+        "hashtag_count": count(HASHTAG_RE, "#" in text or "@" in text),
+        "date_count": count(DATE_RE, _DIGIT.search(text) is not None),
+        "symbol_frac": symbols / n_chars if n_chars else 0.0,
+        "odd_case_count": count(ODD_CASE_RE, _LOWER_UPPER.search(text) is not None),
+    }
+
+
+def test_junk_equals_the_plain_counts():
+    from filters.junk import junk_metrics
+
+    for t in TEXTS + ["see www.x.com and a.io", "http://a.b", "#x @y", "On 2021-03-04", "sloWLY"]:
+        want = _plain_junk(t)
+        assert same(junk_metrics(t), want) and same(junk_metrics(t, t.lower()), want), t
