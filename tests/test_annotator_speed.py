@@ -500,6 +500,9 @@ def _plain_junk(text: str) -> dict:
 def test_junk_equals_the_plain_counts():
     from filters.junk import junk_metrics
 
-    for t in TEXTS + ["see www.x.com and a.io", "http://a.b", "#x @y", "On 2021-03-04", "sloWLY"]:
+    rng = random.Random(9)
+    pieces = ["a", "Z", "b", "Q", "1", "9", ".", " ", "\n", ".com", ".Io", "www.", "http", "#", "@", "/", "-", "é", "Ω", "٣"]
+    extra = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
+    for t in TEXTS + extra + ["see www.x.com and a.io", "http://a.b", "#x @y", "On 2021-03-04", "sloWLY", "a.Com"]:
         want = _plain_junk(t)
         assert same(junk_metrics(t), want) and same(junk_metrics(t, t.lower()), want), t
