@@ -341,9 +341,9 @@ class Doc:
         return self._token_set
 
     def ngrams(self, n: int) -> np.ndarray:
-        """Hashes of the word n-grams (cached). From the longest cached k-grams below n:
-        h_n[i] = h_k[i] * BASE^(n-k) + h_(n-k)[i+k] (mod 2^64, exactly the polynomial hash), so
-        the 13-grams of decontamination come from the 5-grams in two steps, not eight."""
+        """Hashes of the word n-grams (cached). From the longest cached k-grams below n (or half
+        of n): h_n[i] = h_k[i] * BASE^(n-k) + h_(n-k)[i+k] (mod 2^64, exactly the polynomial
+        hash), so the 13-grams of decontamination come from the 5-grams in two steps, not eight."""
         cached = self._ngrams
         got = cached.get(n)
         if got is not None:
@@ -354,6 +354,8 @@ class Doc:
             k = n - 1
             while k > 1 and k not in cached:
                 k -= 1
+            if k == 1:  # nothing cached: halves, so that building n-grams takes about log2(n) steps
+                k = n - n // 2
             m = len(self.hashes) - n + 1
             if m <= 0:
                 got = np.empty(0, dtype=np.uint64)
