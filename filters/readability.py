@@ -30,7 +30,6 @@ METRICS = ("flesch_reading_ease", "flesch_kincaid_grade", "gunning_fog", "colema
 _lock = threading.Lock()
 _installed = False
 _SENTENCE_RE = re.compile(r"\b[^.!?]+[.!?]*", re.UNICODE)  # textstat's sentence pattern
-_HAS_WORD_CHAR = re.compile(r"\w")
 # matches a sentence whose first three whitespace-separated tokens exist and each hold a word
 # character (possessive/atomic, so no backtracking: linear in the sentence)
 _THREE_WORDS = re.compile(r"\s*+(?>[^\s\w]*+\w\S*+)\s++(?>[^\s\w]*+\w\S*+)\s++[^\s\w]*+\w")

@@ -15,11 +15,10 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
-
 
 
 def _mark_class() -> str:
@@ -231,7 +230,7 @@ def batch_token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return flat, lens
 
 
-@lru_cache(maxsize=None)
+@cache
 def _base_power(k: int) -> np.uint64:
     """NGRAM_BASE^k mod 2^64."""
     return np.uint64(pow(int(NGRAM_BASE), k, 1 << 64))

@@ -12,9 +12,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
 from annotator_texts import varied_texts
 from conftest import REPO
+
 from filters.base import Resources
 from filters.text import WORD_RE, Doc, contains, pack_counts, unpack_counts
 
@@ -118,7 +118,11 @@ class _PlainTextstat:
 
 
 def test_readability_equals_the_plain_counts():
-    from filters.readability import ReadabilityAnnotator, ReadabilityConfig, TextstatCounts
+    from filters.readability import (
+        ReadabilityAnnotator,
+        ReadabilityConfig,
+        TextstatCounts,
+    )
 
     plain, fast = _PlainTextstat(), TextstatCounts()
     short = ReadabilityAnnotator(ReadabilityConfig(max_chars=40), Resources())
@@ -174,7 +178,11 @@ def _plain_gopher(text: str, stop_words) -> dict:
 
 @pytest.mark.parametrize("language", ["en", "hi"])
 def test_gopher_equals_the_plain_word_loops(language):
-    from filters.gopher_quality import GopherQualityAnnotator, GopherQualityConfig, gopher_metrics
+    from filters.gopher_quality import (
+        GopherQualityAnnotator,
+        GopherQualityConfig,
+        gopher_metrics,
+    )
 
     a = GopherQualityAnnotator(GopherQualityConfig(language=language), Resources())
     for i, t in enumerate(TEXTS):
@@ -333,7 +341,13 @@ def test_top_ngram_equals_the_plain_run_lengths():
 def test_repetition_values_and_reasons_unchanged():
     """The whole annotator against the plain per-n computation (paragraph split gated on a newline)."""
     from filters.repetition import (
-        DUP_NGRAMS, TOP_NGRAMS, RepetitionAnnotator, RepetitionConfig, dup_ngram_char_frac, duplicate_fracs)
+        DUP_NGRAMS,
+        TOP_NGRAMS,
+        RepetitionAnnotator,
+        RepetitionConfig,
+        dup_ngram_char_frac,
+        duplicate_fracs,
+    )
 
     a = RepetitionAnnotator(RepetitionConfig(), Resources())
     para = re.compile(r"\n\s*\n")
@@ -461,7 +475,11 @@ def test_refusal_gate_finds_what_the_phrase_loop_finds():
 
 
 def test_instruction_echo_equals_one_alternation():
-    from filters.instruction_echo import DEFAULT_PATTERNS, InstructionEchoAnnotator, InstructionEchoConfig
+    from filters.instruction_echo import (
+        DEFAULT_PATTERNS,
+        InstructionEchoAnnotator,
+        InstructionEchoConfig,
+    )
 
     one = re.compile("|".join(f"(?:{p})" for p in DEFAULT_PATTERNS), re.IGNORECASE | re.MULTILINE)
     echo = InstructionEchoAnnotator(InstructionEchoConfig(), Resources())
@@ -474,7 +492,18 @@ def test_instruction_echo_equals_one_alternation():
 
 def _plain_junk(text: str) -> dict:
     from filters.junk import (
-        _ASCII_SYMBOL, _DIGIT, _LOWER_UPPER, _SPACE, _TLDS, DATE_RE, HASHTAG_RE, ODD_CASE_RE, URL_RE, is_emoji, is_symbol)
+        _ASCII_SYMBOL,
+        _DIGIT,
+        _LOWER_UPPER,
+        _SPACE,
+        _TLDS,
+        DATE_RE,
+        HASHTAG_RE,
+        ODD_CASE_RE,
+        URL_RE,
+        is_emoji,
+        is_symbol,
+    )
 
     def count(rx, possible):
         return len(rx.findall(text)) if possible else 0
