@@ -33,7 +33,7 @@ from filters.base import Resources
 from filters.config import FilterConfig
 from filters.decontam import EvalIndex, EvalSetError
 from filters.dedup_shuffle import dedup_columns
-from filters.minhash import MinHasher, shingle_hashes
+from filters.minhash import MinHasher, shingle_ngrams
 from filters.registry import build_annotators
 from filters.select import COLUMNS as SELECT_COLUMNS
 from filters.select import select_best
@@ -90,19 +90,23 @@ def _column(table: pa.Table, name: str) -> list:
     return table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
 
 
-def _read_docs(table: pa.Table) -> tuple[list[Doc], list[str], bool]:
+def _read_texts(table: pa.Table) -> tuple[list[str], list[bool]]:
+    """The decoded texts, and per text whether invalid UTF-8 was replaced."""
     raw_text = table.column("text").cast(pa.binary()).to_pylist()  # no UTF-8 validation: we decode ourselves
+    decoded = [decode_text(raw) for raw in raw_text]
+    return [t for t, _ in decoded], [bad for _, bad in decoded]
+
+
+def _read_docs(table: pa.Table) -> tuple[list[Doc], list[str], bool]:
+    texts, invalid = _read_texts(table)
     ids = [str(x) if x is not None else "" for x in table.column("id").to_pylist()]
     prompts, slots = _column(table, "prompt"), _column(table, "slots")
     finish, errors, kinds = _column(table, "finish_reason"), _column(table, "error"), _column(table, "error_kind")
-    docs, texts, repaired = [], [], False
-    for i, raw in enumerate(raw_text):
-        text, bad = decode_text(raw)
-        repaired |= bad
-        texts.append(text)
+    docs = []
+    for i, text in enumerate(texts):
         err = (kinds[i] or "error") if errors[i] is not None else None
-        docs.append(Doc(ids[i], text, prompts[i] or "", parse_slots(slots[i]), finish[i], err, bad))
-    return docs, texts, repaired
+        docs.append(Doc(ids[i], text, prompts[i] or "", parse_slots(slots[i]), finish[i], err, invalid[i]))
+    return docs, texts, any(invalid)
 
 
 def annotate_table(table: pa.Table, state: dict[str, Any]) -> tuple[pa.Table, np.ndarray]:
@@ -124,12 +128,14 @@ def annotate_table(table: pa.Table, state: dict[str, Any]) -> tuple[pa.Table, np
     # annotators that look across documents (math self-consistency groups samples of one prompt)
     # see the whole shard at once
     batched = {id(a): a.annotate_batch(docs) for a in annotators if hasattr(a, "annotate_batch")}
+    # per annotator: its batched results (or None), its annotate, and (append, column) per column
+    plan = [(batched.get(id(a)), a.annotate, [(cols[c].append, c) for c in a.columns]) for a in annotators]
     for i, d in enumerate(docs):
         reason = None
-        for a in annotators:
-            values, r = batched[id(a)][i] if id(a) in batched else a.annotate(d)
-            for c in a.columns:
-                cols[c].append(values.get(c))
+        for results, annotate, sinks in plan:
+            values, r = results[i] if results is not None else annotate(d)
+            for append, c in sinks:
+                append(values.get(c))
             if reason is None:
                 reason = r
         hit = eval_index.match_ngrams(d.ngrams(eval_index.ngram)) if eval_index is not None else None
@@ -139,9 +145,9 @@ def annotate_table(table: pa.Table, state: dict[str, Any]) -> tuple[pa.Table, np
         reasons.append(reason)
         has_words.append(bool(d.tokens))
         keys.append(hashlib.blake2b(normalized_text(d.tokens).encode(), digest_size=16).hexdigest() if d.tokens else None)
-        shingle_sets.append(shingle_hashes(d, cfg.dedup.shingle_size))
+        shingle_sets.append(shingle_ngrams(d, cfg.dedup.shingle_size))
         d.release()
-    sigs = state["hasher"].signatures(shingle_sets)
+    sigs = state["hasher"].signatures_of_ngrams(shingle_sets)
     # best-of-k: one document per prompt is kept, the others marked not selected (filters/select.py)
     reasons, picked = select_best(cfg.select, cols["id"], [d.prompt for d in docs], cols, reasons)
     extra = {c: pa.array(v, SELECT_COLUMNS[c]) for c, v in picked.items()}
@@ -184,8 +190,8 @@ def write_shard(spec: tuple[str, str], task: tuple[str, list[int], list]) -> tup
     raw = corpus.read_shard("raw", name)
     metrics = pq.read_table(Path(work) / f"{name}.parquet")
     dedup_cols = dedup_columns(metrics.column("id").to_pylist(), rows, values)
-    _, texts, repaired = _read_docs(raw)
-    if repaired:  # invalid UTF-8 becomes U+FFFD in annotated (raw keeps the bytes)
+    texts, invalid = _read_texts(raw)  # only the texts: no Doc (tokens, hashes) is needed here
+    if any(invalid):  # invalid UTF-8 becomes U+FFFD in annotated (raw keeps the bytes)
         raw = raw.set_column(raw.column_names.index("text"), "text", pa.array(texts, pa.string()))
     if "_text" in metrics.column_names:  # trimmed stories (filters/trim.py); raw keeps the original
         raw = replace_text(raw, metrics.column("_text").to_pylist())

@@ -70,12 +70,17 @@ class EvalIndex:
     items: list[tuple[str, str]] = field(default_factory=list)  # (set name, item id)
     short_items: int = 0
     digest: str = ""  # of the eval data, so a changed eval set redoes the stage
-    _set: frozenset = field(default=frozenset(), repr=False)  # the same hashes, for a fast miss
+    _seen: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=bool), repr=False, compare=False)  # see __post_init__
 
     def __post_init__(self) -> None:
-        # most documents share nothing with the eval sets: a set lookup per n-gram answers that
-        # without the random memory access of a binary search over the whole array
-        self._set = frozenset(self.hashes.tolist())
+        # most documents share nothing with the eval sets: a table of booleans indexed by the top
+        # bits of a hash says, in one numpy gather, which of a document's n-grams may be in the
+        # index (about 16 table entries per hash, so few false candidates); only those candidates
+        # go through the binary search
+        bits = min(max((16 * len(self.hashes)).bit_length(), 16), 24)
+        self._shift = np.uint64(64 - bits)
+        self._seen = np.zeros(1 << bits, dtype=bool)
+        self._seen[self.hashes >> self._shift] = True
 
     @classmethod
     def load(cls, eval_sets: list[EvalSet], ngram: int = 13) -> "EvalIndex":
@@ -105,8 +110,10 @@ class EvalIndex:
         """The first eval item (in eval-set order) sharing an n-gram with the document, or None."""
         if len(self.hashes) == 0 or len(doc_ngrams) == 0:
             return None
-        if self._set.isdisjoint(doc_ngrams.tolist()):
+        may = self._seen[doc_ngrams >> self._shift]
+        if not may.any():
             return None
+        doc_ngrams = doc_ngrams[may]  # every n-gram of the index is among these candidates
         pos = np.searchsorted(self.hashes, doc_ngrams)
         pos[pos == len(self.hashes)] = 0
         hit = self.hashes[pos] == doc_ngrams

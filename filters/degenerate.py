@@ -61,13 +61,18 @@ class DegenerateAnnotator(Annotator):
     def __init__(self, cfg, resources):
         super().__init__(cfg, resources)
         self._phrases = [(p.lower(), _phrase_regex(p.lower())) for p in cfg.refusal_phrases if p.strip()]
+        self._plain = [p for p, _ in self._phrases]
         self._openings = re.compile("|".join(f"(?:{p})" for p in cfg.meta_openings), re.IGNORECASE) if cfg.meta_openings else None
 
-    def is_refusal(self, text: str) -> bool:
+    def is_refusal(self, text: str, low: str | None = None) -> bool:
+        """`low`: `text.lower()` when the caller has it."""
         if self._openings is not None and self._openings.search(text[:200]):
             return True
-        low = text.lower()
-        # a plain substring test first (fast); the word-boundary regex only confirms a hit
+        low = text.lower() if low is None else low
+        # a plain substring test first (fast, and in C for the usual text holding none); the
+        # word-boundary regex only confirms a hit
+        if not any(map(low.__contains__, self._plain)):
+            return False
         return any(p in low and rx.search(low) for p, rx in self._phrases)
 
     def echo_frac(self, doc) -> float:
@@ -81,7 +86,7 @@ class DegenerateAnnotator(Annotator):
 
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
         text = doc.text
-        refusal = self.is_refusal(text)
+        refusal = self.is_refusal(text, doc.lower)
         unfinished = is_unfinished(text) if text.strip() else False
         echo = self.echo_frac(doc)
         values = {"refusal": refusal, "unfinished": unfinished, "prompt_echo_frac": echo}

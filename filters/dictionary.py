@@ -30,6 +30,7 @@ class DictionaryAnnotator(Annotator):
     def __init__(self, cfg, resources):
         super().__init__(cfg, resources)
         self._known: dict[str, bool] = {}
+        self._counts: dict[str, int] = {}  # token -> 0 (has a digit: not counted) or 1 + (is a word) << 32
 
     def is_word(self, w: str) -> bool:
         k = self._known.get(w)
@@ -43,10 +44,23 @@ class DictionaryAnnotator(Annotator):
             self._known[w] = k
         return k
 
+    def token_count(self, w: str) -> int:
+        return 0 if _DIGIT.search(w) else 1 + (int(self.is_word(w)) << 32)
+
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
-        known, is_word = self._known, self.is_word
-        words = [w for w in doc.tokens if not _DIGIT.search(w)]
-        frac = sum(known[w] if w in known else is_word(w) for w in words) / len(words) if words else None
+        # one C-level sum over per-token values counts the tokens without a digit and the words among them
+        counts = self._counts
+        try:
+            total = sum(map(counts.__getitem__, doc.tokens))
+        except KeyError:
+            if len(counts) > 500_000:
+                counts.clear()
+            for w in doc.tokens:
+                if w not in counts:
+                    counts[w] = self.token_count(w)
+            total = sum(map(counts.__getitem__, doc.tokens))
+        counted, words = total & 0xFFFFFFFF, total >> 32
+        frac = words / counted if counted else None
         v = {"dict_word_frac": frac}
         if self.cfg.min_dict_word_frac is not None and frac is not None and frac < self.cfg.min_dict_word_frac:
             return v, "dictionary:non_words"

@@ -21,12 +21,12 @@ from pydantic import Field
 from wordfreq import top_n_list
 
 from filters.base import Annotator, AnnotatorConfig
+from filters.text import pack_counts, unpack_counts
 
 STOP_WORDS = frozenset(["the", "be", "to", "of", "and", "that", "have", "with"])
 BULLETS = ("•", "●", "○", "▪", "▫", "■", "□", "◦", "‣", "⁃", "-", "*", "–", "—")
 ELLIPSES = ("...", "…")
 _ALPHA = re.compile(r"[^\W\d_]")  # a letter (str.isalpha, in C)
-_ASCII_NO_LETTER = re.compile(r"(?<!\S)[^\sA-Za-z]+(?!\S)")  # a whole ASCII word without a letter
 _PUNCT = "\"'“”‘’.,!?;:()[]{}<>-–—…*_"
 
 
@@ -49,29 +49,40 @@ def stop_words_for(language: str) -> frozenset[str]:
     return frozenset(top_n_list(language, 8))
 
 
-def _no_letter_words(text: str, words: list[str]) -> int:
-    """How many of the whitespace-separated words have no letter (in one regex pass for ASCII text)."""
-    if text.isascii():
-        return len(_ASCII_NO_LETTER.findall(text))
-    return sum(1 for w in words if not _ALPHA.search(w))
+def word_values(w: str, stop_words: frozenset[str]) -> tuple[int, int, int, int]:
+    """For one whitespace-separated word: (characters left after stripping punctuation, 1 if any are
+    left, 1 if it is a stop word (lower case, stripped), 1 if it has no letter)."""
+    stripped = w.strip(_PUNCT)
+    return len(stripped), int(bool(stripped)), int(w.lower().strip(_PUNCT) in stop_words), int(not _ALPHA.search(w))
 
 
-def gopher_metrics(text: str, stop_words: frozenset[str] = STOP_WORDS) -> dict[str, Any]:
-    words = text.split()
+def gopher_metrics(text: str, stop_words: frozenset[str] = STOP_WORDS, words: list[str] | None = None,
+                   cache: dict[str, int] | None = None) -> dict[str, Any]:
+    """`words`: `text.split()` when the caller has it; `cache`: word -> packed `word_values` for
+    these stop words, kept by the caller across documents (a corpus has few distinct words)."""
+    words = text.split() if words is None else words
+    cache = {} if cache is None else cache
+    try:
+        total = sum(map(cache.__getitem__, words))
+    except KeyError:
+        if len(cache) > 1_000_000:
+            cache.clear()
+        for w in words:
+            if w not in cache:
+                cache[w] = pack_counts(*word_values(w, stop_words))
+        total = sum(map(cache.__getitem__, words))
+    chars, kept, stops, no_letter = unpack_counts(total, 4)
     n = len(words)
-    stripped = [w.strip(_PUNCT) for w in words]
-    stripped = [w for w in stripped if w]
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     symbols = text.count("#") + text.count("...") + text.count("…")
-    low = [w.lower().strip(_PUNCT) for w in words]
     return {
         "gopher_word_count": n,
-        "mean_word_length": sum(map(len, stripped)) / len(stripped) if stripped else 0.0,
+        "mean_word_length": chars / kept if kept else 0.0,
         "symbol_word_ratio": symbols / n if n else 0.0,
         "bullet_lines_frac": sum(ln.startswith(BULLETS) for ln in lines) / len(lines) if lines else 0.0,
         "ellipsis_lines_frac": sum(ln.endswith(ELLIPSES) for ln in lines) / len(lines) if lines else 0.0,
-        "alpha_words_frac": (n - _no_letter_words(text, words)) / n if n else 0.0,
-        "stop_word_count": sum(w in stop_words for w in low),
+        "alpha_words_frac": (n - no_letter) / n if n else 0.0,
+        "stop_word_count": stops,
     }
 
 
@@ -85,9 +96,10 @@ class GopherQualityAnnotator(Annotator):
     def __init__(self, cfg, resources):
         super().__init__(cfg, resources)
         self.stop_words = stop_words_for(cfg.language)
+        self._word_values: dict[str, int] = {}
 
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
-        v = gopher_metrics(doc.text, self.stop_words)
+        v = gopher_metrics(doc.text, self.stop_words, doc.words, self._word_values)
         c = self.cfg
         if not c.min_words <= v["gopher_word_count"] <= c.max_words:
             return v, "gopher_quality:word_count"

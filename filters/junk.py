@@ -45,11 +45,18 @@ def is_emoji(ch: str) -> bool:
 # what is neither a letter, a digit, whitespace nor prose punctuation
 _ASCII_SYMBOL = re.compile(r"[^A-Za-z0-9\s.,!?;:'\"()\-]")
 _SPACE = re.compile(r"\s")
+# the same two counts with bytes.translate: the ASCII bytes that are not symbols, and the whitespace
+_ASCII_NOT_SYMBOL = bytes(i for i in range(128) if not _ASCII_SYMBOL.match(chr(i)))
+_ASCII_SPACE = bytes(i for i in range(128) if _SPACE.match(chr(i)))
 
 
 _TLDS = tuple("." + t for t in "com org net io co edu gov ly me htm php".split())
 _LOWER_UPPER = re.compile(r"[a-z][A-Z]")
 _DIGIT = re.compile(r"\d")
+_DOT_LETTER = re.compile(r"\.[a-z]")
+# the same gates on ASCII bytes: the digits, and each letter as b"a" (small) or b"A" (capital), the rest b" "
+_ASCII_DIGITS = bytes(i for i in range(128) if _DIGIT.match(chr(i)))
+_ASCII_CASE = bytes(ord("a") if "a" <= chr(i) <= "z" else ord("A") if "A" <= chr(i) <= "Z" else ord(" ") for i in range(256))
 
 
 def _count(rx: re.Pattern, text: str, possible: bool) -> int:
@@ -57,22 +64,30 @@ def _count(rx: re.Pattern, text: str, possible: bool) -> int:
     return len(rx.findall(text)) if possible else 0
 
 
-def junk_metrics(text: str) -> dict[str, Any]:
+def junk_metrics(text: str, low: str | None = None) -> dict[str, Any]:
+    """`low`: `text.lower()` when the caller has it."""
     if text.isascii():
-        n_chars = len(text) - len(_SPACE.findall(text))
-        symbols, emoji = len(_ASCII_SYMBOL.findall(text)), 0
+        raw = text.encode("ascii")
+        n_chars = len(raw.translate(None, _ASCII_SPACE))  # len(text) - len(_SPACE.findall(text))
+        symbols, emoji = len(raw.translate(None, _ASCII_NOT_SYMBOL)), 0  # len(_ASCII_SYMBOL.findall(text))
+        has_digit = len(raw.translate(None, _ASCII_DIGITS)) < len(raw)  # _DIGIT.search(text)
+        lower_upper = b"aA" in raw.translate(_ASCII_CASE)  # _LOWER_UPPER.search(text)
     else:
         chars = [c for c in text if not c.isspace()]
         n_chars = len(chars)
         symbols = sum(1 for c in chars if is_symbol(c))
         emoji = sum(1 for c in chars if is_emoji(c))
+        has_digit, lower_upper = _DIGIT.search(text) is not None, _LOWER_UPPER.search(text) is not None
+    low = text.lower() if low is None else low
+    # a top-level domain needs a dot before a letter: one scan first, the eleven substring tests only then
+    tld = _DOT_LETTER.search(low) is not None and any(map(low.__contains__, _TLDS))
     return {
         "emoji_count": emoji,
-        "url_count": _count(URL_RE, text, "http" in (low := text.lower()) or "www." in low or any(t in low for t in _TLDS)),
+        "url_count": _count(URL_RE, text, "http" in low or "www." in low or tld),
         "hashtag_count": _count(HASHTAG_RE, text, "#" in text or "@" in text),
-        "date_count": _count(DATE_RE, text, _DIGIT.search(text) is not None),  # every date form has a digit
+        "date_count": _count(DATE_RE, text, has_digit),  # every date form has a digit
         "symbol_frac": symbols / n_chars if n_chars else 0.0,
-        "odd_case_count": _count(ODD_CASE_RE, text, _LOWER_UPPER.search(text) is not None),
+        "odd_case_count": _count(ODD_CASE_RE, text, lower_upper),
     }
 
 
@@ -92,7 +107,7 @@ class JunkAnnotator(Annotator):
                "date_count": pa.int64(), "symbol_frac": pa.float64(), "odd_case_count": pa.int64()}
 
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
-        v = junk_metrics(doc.text)
+        v = junk_metrics(doc.text, doc.lower)
         c = self.cfg
         for col, limit, reason in (("emoji_count", c.max_emoji, "emoji"), ("url_count", c.max_urls, "url"),
                                    ("hashtag_count", c.max_hashtags, "hashtag"), ("date_count", c.max_dates, "date"),

@@ -68,12 +68,17 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint32(16))
 
 
-def shingle_hashes(doc, n: int) -> np.ndarray:
-    """32-bit shingle hashes of a `filters.text.Doc` (uses its cached n-gram hashes)."""
+def shingle_ngrams(doc, n: int) -> np.ndarray:
+    """The 64-bit n-gram hashes of a `filters.text.Doc`'s shingles (its cached n-grams)."""
     k = len(doc.hashes)
     if k == 0:
-        return np.empty(0, dtype=np.uint32)
-    return mix64_to32(doc.ngrams(min(n, k)))
+        return np.empty(0, dtype=np.uint64)
+    return doc.ngrams(min(n, k))
+
+
+def shingle_hashes(doc, n: int) -> np.ndarray:
+    """32-bit shingle hashes of a `filters.text.Doc`."""
+    return mix64_to32(shingle_ngrams(doc, n))
 
 
 class MinHasher:
@@ -109,6 +114,13 @@ class MinHasher:
         counts = np.fromiter(map(len, shingle_sets), dtype=np.int64, count=len(shingle_sets))
         hashes = np.concatenate(shingle_sets) if len(shingle_sets) else np.empty(0, np.uint32)
         return self.signatures_flat(hashes.astype(np.uint32, copy=False), counts)
+
+    def signatures_of_ngrams(self, ngram_sets: list[np.ndarray]) -> np.ndarray:
+        """`signatures` of the shingle hashes of many documents given as their 64-bit n-gram hashes
+        (`shingle_ngrams`): mixed to 32 bits in one numpy pass for all of them."""
+        counts = np.fromiter(map(len, ngram_sets), dtype=np.int64, count=len(ngram_sets))
+        flat = np.concatenate(ngram_sets) if len(ngram_sets) else np.empty(0, np.uint64)
+        return self.signatures_flat(mix64_to32(flat.astype(np.uint64, copy=False)), counts)
 
 
 def batch_shingle_hashes(texts: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:

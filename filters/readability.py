@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import threading
+from itertools import filterfalse
 from typing import Any
 
 import pyarrow as pa
@@ -23,12 +24,15 @@ from pydantic import Field
 
 from corpora.languages import language
 from filters.base import Annotator, AnnotatorConfig
+from filters.text import pack_counts, unpack_counts
 
 METRICS = ("flesch_reading_ease", "flesch_kincaid_grade", "gunning_fog", "coleman_liau_index", "automated_readability_index")
 _lock = threading.Lock()
 _installed = False
 _SENTENCE_RE = re.compile(r"\b[^.!?]+[.!?]*", re.UNICODE)  # textstat's sentence pattern
-_HAS_WORD_CHAR = re.compile(r"\w")
+# matches a sentence whose first three whitespace-separated tokens exist and each hold a word
+# character (possessive/atomic, so no backtracking: linear in the sentence)
+_THREE_WORDS = re.compile(r"\s*+(?>[^\s\w]*+\w\S*+)\s++(?>[^\s\w]*+\w\S*+)\s++[^\s\w]*+\w")
 _ALT = re.compile(r"\(\d+\)$")
 
 
@@ -61,9 +65,15 @@ def cmudict_vowels(text: str) -> dict[str, list[list[str]]]:
 
 
 class TextstatCounts:
-    """textstat's own formulas and counting functions, with its two per-word loops (syllables and
-    difficult words) served from per-word caches. `tests/test_filters_annotators.py` checks that
-    every metric equals the public `textstat.<metric>(text)` exactly."""
+    """textstat's own formulas and counting functions, computed from per-word values cached per
+    whitespace-separated word. `tests/test_filters_annotators.py` checks that every metric equals
+    the public `textstat.<metric>(text)` exactly.
+
+    Every count textstat takes over the text is a sum over its whitespace-separated words: its
+    punctuation removal and letter count work character by character (an apostrophe's lookahead
+    sees a space or the end at a word's end either way) and never touch whitespace, so
+    `list_words(text)` is the concatenation of `list_words(w)` over `text.split()`, and
+    `count_letters(text)` the sum of `count_letters(w)`."""
 
     def __init__(self, lang: str = "en_US"):
         install_offline_cmudict()
@@ -75,7 +85,7 @@ class TextstatCounts:
                     utils.get_lang_cfg(root, "fre_syll_per_word"))
         self.syllable_threshold = int(utils.get_lang_cfg(lang, "syllable_threshold"))
         self._c, self._s, self._v = counts, selections, validations
-        self._word: dict[str, int] = {}
+        self._word: dict[str, int] = {}  # whitespace-separated word -> pack_counts(*word_values(word))
 
     def count_sentences(self, text: str) -> int:
         """textstat's `count_sentences` (sentences of at most two words are not counted), calling its
@@ -83,31 +93,35 @@ class TextstatCounts:
         always survives textstat's punctuation removal, and removal never adds a token."""
         if not text:
             return 0
-        ignore = 0
         sentences = _SENTENCE_RE.findall(text)
-        for s in sentences:
-            toks = s.split()
-            if len(toks) <= 2 or sum(1 for t in toks[:3] if _HAS_WORD_CHAR.search(t)) < 3:
-                ignore += self._c.count_words(s) <= 2
+        # textstat's word count only where the first three tokens do not all hold a word character
+        ignore = sum(self._c.count_words(s) <= 2 for s in filterfalse(_THREE_WORDS.match, sentences))
         return max(1, len(sentences) - ignore)
 
-    def metrics(self, text: str) -> dict[str, float]:
+    def word_values(self, w: str) -> tuple[int, int, int, int, int]:
+        """For one whitespace-separated word: (textstat words in it (0 or 1), their syllables, their
+        difficult words, letters, characters)."""
         c, lang = self._c, self.lang
-        words = self._s.list_words(text)  # punctuation removed, case kept
-        n_words = len(words)
-        n_sent = self.count_sentences(text)
-        # per word form: syllables + (difficult word) << 32, so one C-level sum counts both
+        words = self._s.list_words(w)  # punctuation removed, case kept
+        return (len(words), sum(c.count_syllables(t.lower(), lang) for t in words),
+                sum(int(self._v.is_difficult_word(t, self.syllable_threshold, lang)) for t in words),
+                c.count_letters(w), len(w))
+
+    def metrics(self, text: str, split: list[str] | None = None) -> dict[str, float]:
+        """The five metrics of `text`; `split`: `text.split()` when the caller has it."""
+        split = text.split() if split is None else split
         cache = self._word
         try:
-            total = sum(map(cache.__getitem__, words))
+            total = sum(map(cache.__getitem__, split))
         except KeyError:
             if len(cache) > 1_000_000:
                 cache.clear()
-            for w in words:
+            for w in split:
                 if w not in cache:
-                    cache[w] = c.count_syllables(w.lower(), lang) + (int(self._v.is_difficult_word(w, self.syllable_threshold, lang)) << 32)
-            total = sum(map(cache.__getitem__, words))
-        n_syl, n_hard = total & 0xFFFFFFFF, total >> 32
+                    cache[w] = pack_counts(*self.word_values(w))
+            total = sum(map(cache.__getitem__, split))
+        n_words, n_syl, n_hard, n_letters, n_chars = unpack_counts(total, 5)
+        n_sent = self.count_sentences(text)
         wps = n_words / n_sent if n_sent else 0.0
         spw = n_syl / n_words if n_words else 0.0
         base, a, b = self.fre
@@ -115,12 +129,12 @@ class TextstatCounts:
         out["flesch_reading_ease"] = 0.0 if wps == 0 or spw == 0 else base - a * wps - b * spw
         out["flesch_kincaid_grade"] = 0.0 if wps == 0 or spw == 0 else (0.39 * wps) + (11.8 * spw) - 15.59
         out["gunning_fog"] = 0.0 if n_words == 0 else 0.4 * (wps + 100 * n_hard / n_words)
-        letters = (c.count_letters(text) / n_words if n_words else 0.0) * 100
+        letters = (n_letters / n_words if n_words else 0.0) * 100
         sentences = (n_sent / n_words if n_words else 0.0) * 100
         out["coleman_liau_index"] = 0.0 if letters == 0 or sentences == 0 else (0.058 * letters) - (0.296 * sentences) - 15.8
-        n_all = c.count_words(text, rm_punctuation=False)
+        n_all = len(split)  # count_words(text, rm_punctuation=False)
         # count_chars(text, ignore_spaces=True) is len(re.sub(r"\s", "", text)); str.split() splits on the same whitespace
-        cpw = len("".join(text.split())) / n_all if n_all else 0.0
+        cpw = n_chars / n_all if n_all else 0.0
         out["automated_readability_index"] = 0.0 if cpw == 0 or wps == 0 else (4.71 * cpw) + (0.5 * wps) - 21.43
         return out
 
@@ -155,7 +169,8 @@ class ReadabilityAnnotator(Annotator):
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
         if not doc.tokens or not self.has_formula or not mostly_latin(doc.text):
             return {m: None for m in METRICS}, None
-        v = self.textstat.metrics(doc.text[: self.cfg.max_chars])
+        text = doc.text[: self.cfg.max_chars]
+        v = self.textstat.metrics(text, doc.words if len(text) == len(doc.text) else None)
         c = self.cfg
         if c.min_flesch_reading_ease is not None and v["flesch_reading_ease"] < c.min_flesch_reading_ease:
             return v, "readability:flesch_reading_ease"

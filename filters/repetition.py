@@ -35,6 +35,8 @@ from filters.text import contains
 TOP_NGRAMS = {2: 0.20, 3: 0.18, 4: 0.16}
 DUP_NGRAMS = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
 _PARA_SPLIT = re.compile(r"\n\s*\n")
+_TOP_KEYS = {n: f"top_{n}gram_char_frac" for n in TOP_NGRAMS}
+_DUP_KEYS = {n: f"dup_{n}gram_char_frac" for n in DUP_NGRAMS}
 
 
 class RepetitionConfig(AnnotatorConfig):
@@ -67,15 +69,16 @@ def top_ngram_char_frac(ngrams: np.ndarray, sorted_ngrams: np.ndarray, word_char
     if len(ngrams) < 2 or total == 0:
         return 0.0
     s = sorted_ngrams
-    starts = np.concatenate(([0], np.flatnonzero(s[1:] != s[:-1]) + 1))
-    runs = np.diff(np.append(starts, len(s)))
-    top = int(runs.max())
-    if top < 2:
+    repeated = s[1:][s[1:] == s[:-1]]  # a repeated n-gram once per occurrence after its first
+    if len(repeated) == 0:  # the most frequent n-gram occurs once
         return 0.0
+    # counted in Python: a few values, fewer steps than run lengths in numpy
+    extra = Counter(repeated.tolist())
+    most = max(extra.values())
+    top = most + 1
     # every position whose n-gram occurs `top` times; among tied n-grams the one with the most characters
-    tied = np.repeat(runs == top, runs)  # per sorted position
-    tied_hashes = s[tied]
-    at = contains(tied_hashes, ngrams)
+    tied = [h for h, k in extra.items() if k == most]
+    at = ngrams == np.uint64(tied[0]) if len(tied) == 1 else contains(np.array(sorted(tied), dtype=np.uint64), ngrams)
     cs = np.concatenate(([0], np.cumsum(word_chars)))
     p = np.flatnonzero(at)
     chars = int((cs[p + n] - cs[p]).max())
@@ -115,18 +118,18 @@ class RepetitionAnnotator(Annotator):
             return v, self._datatrove_reason(v)
         text = doc.text
         lines = [s for s in (x.strip() for x in text.split("\n")) if s]
-        paras = [s for s in (x.strip() for x in _PARA_SPLIT.split(text)) if s]
+        paras = [s for s in (x.strip() for x in (_PARA_SPLIT.split(text) if "\n" in text else [text])) if s]
         v: dict[str, Any] = {}
         v["dup_line_frac"], v["dup_line_char_frac"] = duplicate_fracs(lines, len(text))
         v["dup_para_frac"], v["dup_para_char_frac"] = duplicate_fracs(paras, len(text))
         word_chars = doc.word_chars
         total = int(word_chars.sum())
-        for n in TOP_NGRAMS:
-            v[f"top_{n}gram_char_frac"] = top_ngram_char_frac(doc.ngrams(n), doc.sorted_ngrams(n), word_chars, n, total)
+        for n, key in _TOP_KEYS.items():
+            v[key] = top_ngram_char_frac(doc.ngrams(n), doc.sorted_ngrams(n), word_chars, n, total)
         none_repeated = False
-        for n in DUP_NGRAMS:  # no repeated n-gram means no repeated (n+1)-gram
-            v[f"dup_{n}gram_char_frac"] = 0.0 if none_repeated else dup_ngram_char_frac(doc.ngrams(n), doc.sorted_ngrams(n), word_chars, n, total)
-            none_repeated = v[f"dup_{n}gram_char_frac"] == 0.0
+        for n, key in _DUP_KEYS.items():  # no repeated n-gram means no repeated (n+1)-gram
+            v[key] = 0.0 if none_repeated else dup_ngram_char_frac(doc.ngrams(n), doc.sorted_ngrams(n), word_chars, n, total)
+            none_repeated = v[key] == 0.0
         c = self.cfg
         for key in ("dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac"):
             if v[key] > getattr(c, f"max_{key}"):

@@ -15,10 +15,10 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
-
 
 
 def _mark_class() -> str:
@@ -50,12 +50,22 @@ class _WordPattern:
         self.pattern = self.unicode.pattern
 
     def findall(self, text: str) -> list[str]:
-        return (self.ascii if text.isascii() else self.unicode).findall(text)
+        if not text.isascii():
+            return self.unicode.findall(text)
+        # ASCII: the runs of letters, digits and apostrophes, split in C (str.translate + split);
+        # only a run holding an apostrophe needs the regex (a match never leaves its run)
+        runs = text.translate(_ASCII_RUNS).split()
+        if "'" not in text:
+            return runs
+        rx = self.ascii
+        return [t for run in runs for t in (rx.findall(run) if "'" in run else (run,))]
 
     def finditer(self, text: str):
         return (self.ascii if text.isascii() else self.unicode).finditer(text)
 
 
+# every ASCII character but letters, digits and the apostrophe -> a space
+_ASCII_RUNS = str.maketrans({chr(i): " " for i in range(128) if not chr(i).isalnum() and chr(i) != "'"})
 WORD_RE = _WordPattern()
 # polynomial base for n-gram hashes (odd, so that multiplication mod 2^64 is a bijection)
 NGRAM_BASE = np.uint64(0x9E3779B97F4A7C15)
@@ -220,6 +230,12 @@ def batch_token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return flat, lens
 
 
+@cache
+def _base_power(k: int) -> np.uint64:
+    """NGRAM_BASE^k mod 2^64."""
+    return np.uint64(pow(int(NGRAM_BASE), k, 1 << 64))
+
+
 def ngram_hashes(hashes: np.ndarray, n: int) -> np.ndarray:
     """Hash of every word n-gram: h = sum(t[i+k] * BASE^(n-1-k)) mod 2^64, one numpy pass per k."""
     m = len(hashes) - n + 1
@@ -238,6 +254,24 @@ def ngram_hash_py(token_list: list[str]) -> int:
     for t in token_list:
         h = (h * int(NGRAM_BASE) + token_hash(t)) & _MASK64
     return h
+
+
+_FIELD_BITS = 64  # a count summed over one document stays far below 2^64
+_FIELD_MASK = (1 << _FIELD_BITS) - 1
+
+
+def pack_counts(*counts: int) -> int:
+    """Non-negative counts in one int, 64 bits each: a per-word cache of packed counts lets one
+    C-level `sum(map(cache.__getitem__, words))` add up every count of a document at once."""
+    out = 0
+    for i, c in enumerate(counts):
+        out |= c << (i * _FIELD_BITS)
+    return out
+
+
+def unpack_counts(total: int, k: int) -> tuple[int, ...]:
+    """The `k` counts of a sum of `pack_counts` values."""
+    return tuple((total >> (i * _FIELD_BITS)) & _FIELD_MASK for i in range(k))
 
 
 def normalized_text(tokens: list[str]) -> str:
@@ -274,28 +308,60 @@ class Doc:
     _ngrams: dict[int, np.ndarray] = field(init=False, default_factory=dict)
     _sorted: dict[int, np.ndarray] = field(init=False, default_factory=dict)
     _word_chars: np.ndarray | None = field(init=False, default=None)
+    # views of the text several annotators need, made once on first use (release() drops them)
+    _lower: str | None = field(init=False, default=None, repr=False)
+    _words: list[str] | None = field(init=False, default=None, repr=False)
+    _token_set: set[str] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.tokens = WORD_RE.findall(self.text.lower())
+        self._lower = self.text.lower()
+        self.tokens = WORD_RE.findall(self._lower)
         self.hashes = token_hashes(self.tokens)
 
+    @property
+    def lower(self) -> str:
+        """`text.lower()`."""
+        if self._lower is None:
+            self._lower = self.text.lower()
+        return self._lower
+
+    @property
+    def words(self) -> list[str]:
+        """`text.split()`: the whitespace-separated words (Gopher's rules, textstat, junk counts)."""
+        if self._words is None:
+            self._words = self.text.split()
+        return self._words
+
+    @property
+    def token_set(self) -> set[str]:
+        """The distinct word tokens (do not modify)."""
+        if self._token_set is None:
+            self._token_set = set(self.tokens)
+        return self._token_set
+
     def ngrams(self, n: int) -> np.ndarray:
-        """Hashes of the word n-grams (cached; n-gram k+1 is built from n-gram k)."""
-        got = self._ngrams.get(n)
+        """Hashes of the word n-grams (cached). From the longest cached k-grams below n (or half
+        of n): h_n[i] = h_k[i] * BASE^(n-k) + h_(n-k)[i+k] (mod 2^64, exactly the polynomial
+        hash), so the 13-grams of decontamination come from the 5-grams in two steps, not eight."""
+        cached = self._ngrams
+        got = cached.get(n)
         if got is not None:
             return got
         if n == 1:
             got = self.hashes
         else:
-            prev = self.ngrams(n - 1)
+            k = n - 1
+            while k > 1 and k not in cached:
+                k -= 1
+            if k == 1:  # nothing cached: halves, so that building n-grams takes about log2(n) steps
+                k = n - n // 2
             m = len(self.hashes) - n + 1
             if m <= 0:
                 got = np.empty(0, dtype=np.uint64)
             else:
-                got = prev[:m] * NGRAM_BASE + self.hashes[n - 1:n - 1 + m]
-        self._ngrams[n] = got
+                got = self.ngrams(k)[:m] * _base_power(n - k) + self.ngrams(n - k)[k:k + m]
+        cached[n] = got
         return got
-
 
     def sorted_ngrams(self, n: int) -> np.ndarray:
         got = self._sorted.get(n)
@@ -314,6 +380,7 @@ class Doc:
         self._ngrams.clear()
         self._sorted.clear()
         self._word_chars = None
+        self._lower = self._words = self._token_set = None
 
 
 def contains(sorted_values: np.ndarray, x: np.ndarray) -> np.ndarray:

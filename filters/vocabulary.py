@@ -58,7 +58,9 @@ class Lemmatizer:
         self.pos: dict[str, str] = {}
 
     def lemmas(self, words) -> dict[str, str]:
-        new = sorted({w for w in words if w not in self.cache})
+        new = sorted(set(words).difference(self.cache))  # the forms not seen before
+        if not new:
+            return self.cache
         if self.nlp is None:
             self.cache.update((w, w) for w in new)
             self.pos.update((w, "X") for w in new)
@@ -85,10 +87,11 @@ class VocabularyAnnotator(Annotator):
         # without a tagger every word is "X": judge it (stop words are allowed above)
         self._judged = frozenset(cfg.judged_pos) | ({"X"} if self.lemmatizer.nlp is None else set())
         self._known: dict[str, int] = {}  # word form -> NOT_A_WORD | IN_VOCAB | OOV
+        self._oov_forms: set[str] = set()  # the forms classified OOV
 
     def _classify(self, forms) -> dict[str, int]:
         known = self._known
-        new = [w for w in set(forms) if w not in known]
+        new = set(forms).difference(known)  # the forms not classified yet
         if new:
             lemmas = self.lemmatizer.lemmas([w for w in new if not any(c.isdigit() for c in w)])
             pos = self.lemmatizer.pos
@@ -99,30 +102,48 @@ class VocabularyAnnotator(Annotator):
                     known[w] = IN_VOCAB
                 else:
                     known[w] = OOV
+                    self._oov_forms.add(w)
         return known
 
+    def _classes(self, tokens: list[str]) -> list[int]:
+        """NOT_A_WORD | IN_VOCAB | OOV per token; forms not seen before are classified first (the
+        same forms, so the same spaCy calls, as classifying every document's forms)."""
+        known = self._known
+        try:
+            return list(map(known.__getitem__, tokens))
+        except KeyError:
+            self._classify(tokens)
+            return list(map(known.__getitem__, tokens))
+
+    def _required_present(self, doc, required: list[str]) -> bool:
+        """Every required word is a form of the document or a lemma of one (its own lemma may be)."""
+        lem = self.lemmatizer
+        forms = doc.token_set
+        try:  # every form lemmatized before (lem.lemmas(forms) would change nothing)
+            form_lemmas = set(map(lem.cache.__getitem__, forms))
+        except KeyError:
+            form_lemmas = set(map(lem.lemmas(forms).__getitem__, forms))
+
+        def have(w: str) -> bool:  # w in forms | form_lemmas
+            return w in forms or w in form_lemmas
+
+        return all(have(r) or have(lem.lemmas([r])[r]) for r in required)
+
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
-        known = self._classify(doc.tokens)
+        classes = self._classes(doc.tokens)
         slot_words = self._slot_words(doc.slots) if self.cfg.allow_slot_words else set()
         required = [str(doc.slots[s]).lower() for s in self.cfg.required_slots if doc.slots.get(s)]
         if self.vocab is None:
             oov_rate, oov = None, []
         else:
-            n_words, oov_tokens = 0, []
-            for w in doc.tokens:
-                k = known[w]
-                if k:
-                    n_words += 1
-                    if k == OOV and w not in slot_words:
-                        oov_tokens.append(w)
-            oov_rate = len(oov_tokens) / n_words if n_words else None
-            oov = sorted(set(oov_tokens))[: self.cfg.max_listed]
-        present = None
-        if required:
-            forms = set(doc.tokens)
-            lemmas = self.lemmatizer.lemmas(forms)
-            have = forms | {lemmas[w] for w in forms}
-            present = all(r in have or self.lemmatizer.lemmas([r])[r] in have for r in required)
+            n_words = len(classes) - classes.count(NOT_A_WORD)
+            # OOV tokens, less those that are slot words (a handful: count them one by one)
+            n_oov = classes.count(OOV)
+            if n_oov:
+                n_oov -= sum(doc.tokens.count(w) for w in slot_words if self._known.get(w) == OOV)
+            oov_rate = n_oov / n_words if n_words else None
+            oov = sorted((doc.token_set & self._oov_forms) - slot_words)[: self.cfg.max_listed] if n_oov else []
+        present = self._required_present(doc, required) if required else None
         v = {"oov_rate": oov_rate, "oov_words": oov, "required_words_present": present}
         if self.cfg.max_oov_rate is not None and oov_rate is not None and oov_rate > self.cfg.max_oov_rate:
             return v, "vocabulary:oov_rate"
@@ -132,9 +153,9 @@ class VocabularyAnnotator(Annotator):
 
     @staticmethod
     def _slot_words(slots: dict[str, Any]) -> set[str]:
-        out: set[str] = set()
-        for value in slots.values():
-            for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, str):
-                    out.update(WORD_RE.findall(item.lower()))
-        return out
+        """The word tokens of every string slot value, lower case. One tokenization of the values
+        joined by newlines: no token crosses a newline, and on ASCII text the ASCII and Unicode
+        patterns find the same tokens."""
+        items = [item.lower() for value in slots.values() for item in (value if isinstance(value, list) else [value])
+                 if isinstance(item, str)]
+        return set(WORD_RE.findall("\n".join(items)))
