@@ -59,9 +59,12 @@ class InstructionEchoAnnotator(Annotator):
         """The first match in the text of any pattern (at one position, the earlier pattern): what one
         alternation of all the patterns would find. `low`: `text.lower()` when the caller has it."""
         low = text.lower() if low is None else low
+        # the gates are exact on ASCII text only: case-insensitive matching also folds a few other
+        # letters onto ASCII ones (the long s matches "s", the Kelvin sign "k")
+        gated = text.isascii()
         best = None
         for rx, gate in self._rx:
-            if gate is not None and not any(map(low.__contains__, gate)):  # any(g in low for g in gate), in C
+            if gated and gate is not None and not any(map(low.__contains__, gate)):  # any(g in low for g in gate), in C
                 continue
             m = rx.search(text)
             if m is not None and (best is None or m.start() < best.start()):

@@ -484,7 +484,9 @@ def test_instruction_echo_equals_one_alternation():
     one = re.compile("|".join(f"(?:{p})" for p in DEFAULT_PATTERNS), re.IGNORECASE | re.MULTILINE)
     echo = InstructionEchoAnnotator(InstructionEchoConfig(), Resources())
     extra = ["End your story here, wrap up everything nicely.", "Here is a short story: a cat.", "Word count: 120",
-             "THE FOLLOWING FEATURES: Foreshadowing", "I hope you enjoy it!", "Title: x", "note: y"]
+             "THE FOLLOWING FEATURES: Foreshadowing", "I hope you enjoy it!", "Title: x", "note: y",
+             # letters that case-insensitive matching folds onto ASCII ones: the long s, the Kelvin sign
+             "Uſe very ſimple words.", "Write a ſtory about a cat.", "\u212aeep it short."]
     for t in TEXTS + extra + [t + " " + e for e in extra for t in TEXTS[:30]]:
         want, got = one.search(t), echo.first_match(t, t.lower())
         assert (want and (want.group(0), want.start())) == (got and (got.group(0), got.start())), t
