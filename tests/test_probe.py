@@ -154,6 +154,9 @@ def test_prefix_tree_rows_score_each_sequence_as_if_alone():
     assert both[-1] == pytest.approx(score_windows(lm, [long])[0][0], rel=1e-6) and nb[-1] == len(long) - 1
     with pytest.raises(ValueError, match="does not fit"):
         pack_trees([[0] * 40], 32)
+    # at the context's edge: `context` tokens fit a tree row, context + 1 go to a window
+    edge = [[0] + [1 + i % 49 for i in range(n)] for n in (63, 64)] + [[0] + [1 + i % 49 for i in range(63)] + [3]]
+    np.testing.assert_allclose(score_ids(lm, edge)[0], score_windows(lm, edge)[0], rtol=1e-5)
 
 
 def test_a_long_series_of_rows_is_scored_in_batches_of_one_shape(monkeypatch):

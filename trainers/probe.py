@@ -78,7 +78,9 @@ def score_ids(lm: TokenLM, seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, n
     one window per row (score_windows)."""
     if lm.logits_tree is None:
         return score_windows(lm, seqs)
-    fit = [i for i, s in enumerate(seqs) if len(s) <= min(TREE_ROW, lm.context + 1)]
+    # in a tree row every token is an input (the model has `context` positions); the window path
+    # takes context + 1 tokens, the last one only as a target
+    fit = [i for i, s in enumerate(seqs) if len(s) <= min(TREE_ROW, lm.context)]
     rest = sorted(set(range(len(seqs))) - set(fit))
     sums, counts = np.zeros(len(seqs)), np.zeros(len(seqs), dtype=np.int64)
     for idx, fn in ((fit, score_trees), (rest, score_windows)):
