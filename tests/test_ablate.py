@@ -187,8 +187,10 @@ def test_plan_splits_small_models_over_the_cores_and_gives_large_ones_all_thread
     monkeypatch.setattr("os.cpu_count", lambda: 4)
     base = {"name": "p", "corpus": "c", "seeds": [1, 2, 3], "curricula": [{"name": "a"}, {"name": "b"}]}
     tiny = Experiment.model_validate({**base, "model": {"preset": "tiny"}})
-    big = Experiment.model_validate({**base, "model": {"preset": "7m"}, "tokenizer": {"vocab_size": 4096}})
+    mid = Experiment.model_validate({**base, "model": {"preset": "7m"}, "tokenizer": {"vocab_size": 4096}})
+    big = Experiment.model_validate({**base, "model": {"preset": "15m"}, "tokenizer": {"vocab_size": 32000}})
     assert plan(tiny)[1:] == (4, 1)  # 4 runs at once, 1 thread each
+    assert plan(mid)[1:] == (4, 1)  # measured faster split too
     assert plan(big)[1:] == (1, 4)  # one at a time, 4 threads
     assert plan(big, workers=2)[1:] == (2, 2)  # an explicit choice wins
     assert plan(Experiment.model_validate({**base, "model": {"preset": "7m"}, "workers": 4}))[1:] == (4, 1)

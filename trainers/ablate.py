@@ -23,11 +23,12 @@ def _run_one(job: tuple[dict, str, int, int]) -> dict:
     return train_run(exp, curriculum, seed, threads=threads, prep=load_prepared(exp.out_dir))
 
 
-# Small models cannot keep several threads busy (a tiny preset's matmuls are too small to split),
-# so one run per core goes faster; large ones can, and one run at a time with all threads then
-# also spares memory bandwidth. Measured with `python bench/train.py --ablate-plan` on 2 cores:
-# see the README's table. Below this many training FLOPs per token, runs are split over the cores.
-SPLIT_BELOW_FLOPS_PER_TOKEN = 20e6
+# One run per core with one thread each beats one run at a time with all threads for the presets
+# measured (`python bench/train.py --ablate-plan`, quiet 2-core machine: tiny 1.11x, 7m 1.18x;
+# README): a run's own threads idle in its small ops and its optimizer step. Larger models (15m
+# at vocabulary 32,000: ~97 MFLOP per token, not measured) run one at a time with all threads,
+# which also spares memory. Below this many training FLOPs per token, runs are split over the cores.
+SPLIT_BELOW_FLOPS_PER_TOKEN = 60e6
 
 
 def plan(exp: Experiment, workers: int | None = None) -> tuple[list[tuple[str, int]], int, int]:
