@@ -21,7 +21,7 @@ from pydantic import Field
 from wordfreq import top_n_list
 
 from filters.base import Annotator, AnnotatorConfig
-from filters.text import pack_counts, unpack_counts
+from filters.text import summed_counts
 
 STOP_WORDS = frozenset(["the", "be", "to", "of", "and", "that", "have", "with"])
 BULLETS = ("•", "●", "○", "▪", "▫", "■", "□", "◦", "‣", "⁃", "-", "*", "–", "—")
@@ -62,16 +62,7 @@ def gopher_metrics(text: str, stop_words: frozenset[str] = STOP_WORDS, words: li
     these stop words, kept by the caller across documents (a corpus has few distinct words)."""
     words = text.split() if words is None else words
     cache = {} if cache is None else cache
-    try:
-        total = sum(map(cache.__getitem__, words))
-    except KeyError:
-        if len(cache) > 1_000_000:
-            cache.clear()
-        for w in words:
-            if w not in cache:
-                cache[w] = pack_counts(*word_values(w, stop_words))
-        total = sum(map(cache.__getitem__, words))
-    chars, kept, stops, no_letter = unpack_counts(total, 4)
+    chars, kept, stops, no_letter = summed_counts(words, cache, lambda w: word_values(w, stop_words), 4)
     n = len(words)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     symbols = text.count("#") + text.count("...") + text.count("…")

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from corpora.languages import language
 from filters.base import Annotator, AnnotatorConfig
-from filters.text import pack_counts, unpack_counts
+from filters.text import summed_counts
 
 METRICS = ("flesch_reading_ease", "flesch_kincaid_grade", "gunning_fog", "coleman_liau_index", "automated_readability_index")
 _lock = threading.Lock()
@@ -110,17 +110,7 @@ class TextstatCounts:
     def metrics(self, text: str, split: list[str] | None = None) -> dict[str, float]:
         """The five metrics of `text`; `split`: `text.split()` when the caller has it."""
         split = text.split() if split is None else split
-        cache = self._word
-        try:
-            total = sum(map(cache.__getitem__, split))
-        except KeyError:
-            if len(cache) > 1_000_000:
-                cache.clear()
-            for w in split:
-                if w not in cache:
-                    cache[w] = pack_counts(*self.word_values(w))
-            total = sum(map(cache.__getitem__, split))
-        n_words, n_syl, n_hard, n_letters, n_chars = unpack_counts(total, 5)
+        n_words, n_syl, n_hard, n_letters, n_chars = summed_counts(split, self._word, self.word_values, 5)
         n_sent = self.count_sentences(text)
         wps = n_words / n_sent if n_sent else 0.0
         spw = n_syl / n_words if n_words else 0.0

@@ -274,6 +274,21 @@ def unpack_counts(total: int, k: int) -> tuple[int, ...]:
     return tuple((total >> (i * _FIELD_BITS)) & _FIELD_MASK for i in range(k))
 
 
+def summed_counts(words: list[str], cache: dict[str, int], values, k: int) -> tuple[int, ...]:
+    """The `k` per-word counts `values(word)` summed over `words`, through `cache` (word -> packed
+    counts, kept by the caller across documents: a corpus has few distinct words), in one C-level sum."""
+    try:
+        total = sum(map(cache.__getitem__, words))
+    except KeyError:
+        if len(cache) > 1_000_000:
+            cache.clear()
+        for w in words:
+            if w not in cache:
+                cache[w] = pack_counts(*values(w))
+        total = sum(map(cache.__getitem__, words))
+    return unpack_counts(total, k)
+
+
 def normalized_text(tokens: list[str]) -> str:
     """What exact dedup compares: lower-case word tokens joined by one space (punctuation, case and
     spacing differences do not make two documents different)."""
