@@ -256,9 +256,9 @@ def model_lm(name: str, model, tok, eot: int, device, batch_size: int, step=None
 
     def logits_tree(x, pos, attend, at, many=False):
         hidden = model.hidden
-        if many and compile and compile_unavailable(x.device) is None:
-            if not compiled:
-                compiled.append(torch.compile(model.hidden, dynamic=False))
+        if many and compile:
+            if not compiled:  # decided once: compiled, or the eager model where no compiler is
+                compiled.append(model.hidden if compile_unavailable(x.device) else torch.compile(model.hidden, dynamic=False))
             hidden = compiled[0]
         return F.linear(hidden(x, pos, attend)[at], model.embed.weight)
 
