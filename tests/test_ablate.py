@@ -7,6 +7,7 @@ import pytest
 
 from conftest import run_cli
 from corpora import Corpus
+from trainers.probe_report import default_data
 
 
 def make_corpus(root, n=200, seed=0):
@@ -56,6 +57,7 @@ start = 0.2
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(default_data("blimp") is None, reason="needs BLiMP in ../shared/data/blimp or data/blimp (the report's BLiMP section)")
 def test_ablate_writes_a_report_with_statistics_plot_and_verdict(tmp_path):
     make_corpus(tmp_path / "corpus")
     exp = tmp_path / "abl.toml"
