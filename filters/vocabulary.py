@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field
 
-from corpora.languages import load_pipeline, stop_words
+from corpora.languages import import_spacy, load_pipeline, stop_words
 from corpora.vocab import read_vocab
 from filters.base import Annotator, AnnotatorConfig
 from filters.text import WORD_RE
@@ -47,8 +47,7 @@ class Lemmatizer:
     def __init__(self, model: str | None, nlp=None):
         """`model`: a spaCy package to load; None: use `nlp` (None: each form is its own lemma, POS "X")."""
         if model is not None:
-            import spacy
-
+            spacy = import_spacy()
             try:
                 nlp = spacy.load(model, disable=["parser", "ner"])
             except OSError:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import prompts
-from corpora.languages import load_pipeline, stop_words
+from corpora.languages import import_spacy, load_pipeline, stop_words
 
 KEEP_POS = ("NOUN", "VERB", "ADJ")
 SECONDARY_POS_PENALTY = 3.0  # a noun that is also a verb ("park") ranks this far below a verb proper
@@ -91,8 +91,7 @@ LEVELS: dict[str, Level] = {
 
 
 def load_spacy():
-    import spacy
-
+    spacy = import_spacy()
     try:
         return spacy.load(SPACY_MODEL, disable=["parser", "ner"])
     except OSError:
