@@ -1,0 +1,308 @@
+"""Word n-grams of many documents at once, for the annotators' `annotate_batch` (one call per shard).
+
+Per document, the n-gram checks (repetition, diversity) cost dozens of tiny numpy calls (a sort of
+~200 values, comparisons, run lengths), each 1-5 us of call overhead; over a whole shard the same
+work is a few numpy calls on arrays of a million values. `NgramBatch` holds up to `MAX_DOCS`
+documents one after the other: their token hashes and word characters concatenated, with each
+document's offset. The n-gram hashes over the concatenation use the polynomial of
+`filters.text.Doc.ngrams` (h_n[i] = h_(n-1)[i] * BASE + t[i+n-1] mod 2^64, the same values), and
+only the n-grams that lie inside one document are kept.
+
+Equal n-grams of a document are grouped by ONE `np.sort` of a uint64 key per n-gram:
+(document index << 52) | (hash >> 12). Within a document two different n-grams then compare equal
+only when the top 52 bits of their 64-bit hashes agree (probability about m^2 / 2^53 for a document
+of m n-grams: ~4e-12 for a 200-word story); that is the one way a batch value could differ from
+the per-document value, which compares the full 64 bits. Documents never mix: the index is in the
+top 12 bits, so a batch holds at most 4,095 documents (index 4,095 marks positions where no n-gram starts). (`np.argsort`/`np.lexsort` are 10-25x
+slower than the SIMD `np.sort` of uint64 here, hence one sort of packed keys.)
+"""
+from __future__ import annotations
+
+import operator
+from contextlib import contextmanager
+from itertools import chain
+
+import numpy as np
+
+from filters.text import NGRAM_BASE, ascii_token_spans
+
+MAX_DOCS = (1 << 12) - 1  # document index 4095 is the sentinel: positions where no n-gram starts
+_DOC_SHIFT = np.uint64(52)
+_HASH_SHIFT = np.uint64(64 - 52)
+_SENTINEL = np.uint64(MAX_DOCS) << _DOC_SHIFT
+
+
+def chunks(docs: list, size: int = MAX_DOCS) -> list[tuple[int, list]]:
+    """(first index, documents) in even chunks of at most `size` documents."""
+    if not docs:
+        return []
+    k = -(-len(docs) // size)
+    step = -(-len(docs) // k)
+    return [(i, docs[i:i + step]) for i in range(0, len(docs), step)]
+
+
+def _segment_max(values: np.ndarray, seg: np.ndarray, size: int) -> np.ndarray:
+    """Per segment id in 0..size-1 the largest of `values` (0 where none); `seg` is non-decreasing."""
+    out = np.zeros(size, dtype=np.int64)
+    if len(seg):
+        first = np.flatnonzero(np.concatenate(([True], seg[1:] != seg[:-1])))
+        out[seg[first]] = np.maximum.reduceat(values, first)
+    return out
+
+
+def _ascii_word_chars(docs: list, lens: np.ndarray) -> np.ndarray | None:
+    """Characters of every word token when every text is ASCII: the token spans of the texts joined
+    by newlines (`filters.text.ascii_token_spans`, which match WORD_RE on ASCII), in numpy rather
+    than len() per token. None when a text is not ASCII, or (never expected) when the spans do not
+    give each document its number of tokens."""
+    texts = [d.text for d in docs]
+    if not texts or not all(map(str.isascii, texts)):
+        return None
+    starts, ends = ascii_token_spans(np.frombuffer("\n".join(texts).encode("ascii"), dtype=np.uint8))
+    doc_ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1)
+    if len(starts) != lens.sum() or not np.array_equal(np.bincount(np.searchsorted(doc_ends, starts, side="right"), minlength=len(texts)), lens):
+        return None
+    return ends - starts
+
+
+class Runs:
+    """The sorted keys of one n (a slice of documents' n-grams) and their runs of equal keys."""
+
+    def __init__(self, keys: np.ndarray):
+        s = np.sort(keys)
+        s = s[:np.searchsorted(s, _SENTINEL)]  # the sentinel's keys sort last: dropped
+        self.sorted = s
+        new = np.empty(len(s), dtype=bool)
+        if len(s):
+            new[0] = True
+            np.not_equal(s[1:], s[:-1], out=new[1:])
+        self.start = start = np.flatnonzero(new)
+        self.length = np.empty_like(start)
+        if len(start):
+            np.subtract(start[1:], start[:-1], out=self.length[:-1])
+            self.length[-1] = len(s) - start[-1]
+        self.doc = (s[start] >> _DOC_SHIFT).view(np.int64)
+
+    def keys_where(self, which: np.ndarray) -> np.ndarray:
+        """The keys (sorted, distinct) of the runs selected by the bool mask `which`."""
+        return self.sorted[self.start[which]]
+
+
+class NgramBatch:
+    """Up to MAX_DOCS documents (`filters.text.Doc`), their token hashes and word characters
+    concatenated. Position i of the concatenation is token i; `doc[i]` its document."""
+
+    def __init__(self, docs: list):
+        if len(docs) > MAX_DOCS:
+            raise ValueError(f"NgramBatch: {len(docs)} documents, at most {MAX_DOCS}")
+        self.docs = docs
+        self.size = len(docs)
+        self.lens = np.fromiter((len(d.hashes) for d in docs), dtype=np.int64, count=len(docs))
+        ends = np.cumsum(self.lens)
+        self.offsets = ends - self.lens
+        self.n_tokens = int(ends[-1]) if len(ends) else 0
+        self.hashes = np.concatenate([d.hashes for d in docs]) if docs else np.empty(0, dtype=np.uint64)
+        self.doc = np.repeat(np.arange(self.size, dtype=np.intp), self.lens)
+        self._doc_key = self.doc.astype(np.uint64) << _DOC_SHIFT
+        # tokens from position i to the end of its document: an n-gram starts at i iff this is >= n
+        self.remaining = ends[self.doc] - np.arange(self.n_tokens, dtype=np.int64)
+        self._word_chars: np.ndarray | None = None
+        self._h: tuple[int, np.ndarray | None] = (1, None)
+        self.distinct: dict[int, np.ndarray] = {}  # n -> distinct n-grams per document, once counted
+
+    @classmethod
+    def of(cls, docs: list) -> "NgramBatch":
+        """The batch of these documents: inside `shared()`, the one made before for the same list
+        (repetition and diversity run on the same chunks of a shard), else a new one."""
+        if _SHARED is None:
+            return cls(docs)
+        key = (len(docs), id(docs[0]), id(docs[-1])) if docs else (0,)
+        got = _SHARED.get(key)
+        if got is None or not all(map(operator.is_, got.docs, docs)):
+            got = _SHARED[key] = cls(docs)
+        return got
+
+    def _chars(self) -> None:
+        self._word_chars = _ascii_word_chars(self.docs, self.lens)
+        if self._word_chars is None:
+            self._word_chars = np.fromiter(map(len, chain.from_iterable(d.tokens for d in self.docs)), dtype=np.int64, count=self.n_tokens)
+        self._cum_chars = np.concatenate(([0], np.cumsum(self._word_chars)))
+        ends = self.offsets + self.lens
+        self._total_chars = self._cum_chars[ends] - self._cum_chars[self.offsets]
+
+    @property
+    def word_chars(self) -> np.ndarray:
+        """Characters of every word token."""
+        if self._word_chars is None:
+            self._chars()
+        return self._word_chars
+
+    @property
+    def cum_chars(self) -> np.ndarray:
+        """0, then the running sum of `word_chars`."""
+        if self._word_chars is None:
+            self._chars()
+        return self._cum_chars
+
+    @property
+    def total_chars(self) -> np.ndarray:
+        """Word characters per document."""
+        if self._word_chars is None:
+            self._chars()
+        return self._total_chars
+
+    def ngram_count(self, n: int) -> np.ndarray:
+        """n-grams per document."""
+        return np.maximum(self.lens - n + 1, 0)
+
+    def ngram_hashes(self, n: int) -> np.ndarray:
+        """The n-gram hash at every position with n tokens left in the concatenation (also across
+        a document's end: `positions` picks the ones inside a document). Built from the last n
+        asked for when it is below n (the checks ask for increasing n), in place: the array given
+        for a smaller n is overwritten (callers index it, which copies)."""
+        if n == 1:
+            return self.hashes
+        if self.n_tokens - n + 1 <= 0:
+            return np.empty(0, dtype=np.uint64)
+        k, h = self._h
+        if k > n or k == 1:
+            k, h = 1, None
+        for j in range(k + 1, n + 1):  # h_j[i] = h_(j-1)[i] * BASE + t[i+j-1]
+            size = self.n_tokens - j + 1
+            if h is None:
+                h = self.hashes[:size] * NGRAM_BASE
+            else:
+                h = h[:size]
+                h *= NGRAM_BASE
+            h += self.hashes[j - 1:j - 1 + size]
+        self._h = (n, h)
+        return h
+
+    def positions(self, n: int, docs: np.ndarray | None = None) -> np.ndarray:
+        """Start of every n-gram that lies inside one document (of the documents where the bool
+        mask `docs` is True, if given), in increasing order."""
+        m = self.n_tokens - n + 1
+        if m <= 0:
+            return np.empty(0, dtype=np.intp)
+        ok = self.remaining[:m] >= n
+        if docs is not None:
+            ok &= docs[self.doc[:m]]
+        return np.flatnonzero(ok)
+
+    def keys(self, n: int, docs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The key (document << 52) | (n-gram hash >> 12) of n-grams, and their positions. Without
+        `docs`: one key per position 0..n_tokens-n (positions None: the index is the position), a
+        position where no n-gram of its document starts getting a key of its own in the sentinel
+        document (`Runs` drops them); with `docs` (a bool mask): the n-grams of those documents
+        only, and their positions."""
+        m = self.n_tokens - n + 1
+        if m <= 0:
+            return np.empty(0, dtype=np.uint64), (None if docs is None else np.empty(0, dtype=np.intp))
+        h = self.ngram_hashes(n)
+        if docs is None:
+            k = h >> _HASH_SHIFT
+            k |= self._doc_key[:m]
+            bad = np.flatnonzero(self.remaining[:m] < n)
+            k[bad] = _SENTINEL | bad.astype(np.uint64)
+            return k, None
+        pos = self.positions(n, docs)
+        k = h[pos] >> _HASH_SHIFT
+        k |= self._doc_key[pos]
+        return k, pos
+
+    def chars(self, n: int, pos: np.ndarray) -> np.ndarray:
+        """Characters of the words of the n-gram at each position."""
+        return self.cum_chars[pos + n] - self.cum_chars[pos]
+
+
+def contains_sorted(sorted_values: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Bool per element of x: is it in sorted_values (uint64 keys whose low bits are hash bits).
+    A bitmap on the low bits of the values first rules out most of x with one lookup each; the
+    binary search (np.searchsorted) runs on the few that remain."""
+    out = np.zeros(len(x), dtype=bool)
+    if len(sorted_values) == 0 or len(x) == 0:
+        return out
+    size = 1 << min(max(int(32 * len(sorted_values)).bit_length(), 10), 24)
+    mask = np.uint64(size - 1)
+    bitmap = np.zeros(size, dtype=bool)
+    bitmap[sorted_values & mask] = True
+    cand = np.flatnonzero(bitmap[x & mask])
+    if len(cand):
+        y = x[cand]
+        pos = np.searchsorted(sorted_values, y)
+        pos[pos == len(sorted_values)] = 0
+        out[cand] = sorted_values[pos] == y
+    return out
+
+
+def top_ngram_char_fracs(b: NgramBatch, n: int) -> np.ndarray:
+    """`filters.repetition.top_ngram_char_frac` of every document of the batch (float64)."""
+    total = b.total_chars
+    keys, _ = b.keys(n)
+    runs = Runs(keys)
+    b.distinct[n] = np.bincount(runs.doc, minlength=b.size)  # diversity's distinct-n, for free
+    top = _segment_max(runs.length, runs.doc, b.size)  # the largest run per document
+    ok = (b.ngram_count(n) >= 2) & (total > 0) & (top >= 2)
+    out = np.zeros(b.size, dtype=np.float64)
+    if not ok.any():
+        return out
+    tied = runs.length == np.where(ok, top, -1)[runs.doc]
+    at = np.flatnonzero(contains_sorted(runs.keys_where(tied), keys))
+    # identical n-grams have identical characters: the largest over the tied n-grams' positions
+    chars = _segment_max(b.chars(n, at), b.doc[at], b.size)
+    out[ok] = (chars[ok] * top[ok]).astype(np.float64) / total[ok].astype(np.float64)
+    return out
+
+
+def dup_ngram_char_fracs(b: NgramBatch, n: int, active: np.ndarray) -> np.ndarray:
+    """`filters.repetition.dup_ngram_char_frac` of the documents where `active` is True (0.0 for
+    the others)."""
+    total = b.total_chars
+    active = active & (b.ngram_count(n) >= 2) & (total > 0)
+    out = np.zeros(b.size, dtype=np.float64)
+    if not active.any():
+        return out
+    keys, pos = b.keys(n, active)
+    s = np.sort(keys)
+    eq = s[1:] == s[:-1]
+    if not eq.any():
+        return out
+    rep = s[1:][eq]
+    rep = rep[np.concatenate(([True], rep[1:] != rep[:-1]))]
+    starts = pos[contains_sorted(rep, keys)]
+    # words covered by a repeated n-gram starting at p: p..p+n-1 (a running sum of +1/-1 marks; an
+    # n-gram never crosses a document's end, so nothing leaks into the next document)
+    marks = np.zeros(b.n_tokens + 1, dtype=np.int32)
+    marks[starts] += 1
+    marks[starts + n] -= 1
+    covered = np.cumsum(marks[:-1]) > 0
+    cc = np.concatenate(([0], np.cumsum(np.where(covered, b.word_chars, 0))))
+    cov = cc[b.offsets + b.lens] - cc[b.offsets]
+    out[active] = cov[active].astype(np.float64) / total[active].astype(np.float64)
+    return out
+
+
+def distinct_counts(b: NgramBatch, n: int) -> np.ndarray:
+    """Distinct n-grams per document."""
+    got = b.distinct.get(n)
+    if got is None:
+        runs = Runs(b.keys(n)[0])
+        got = b.distinct[n] = np.bincount(runs.doc, minlength=b.size)
+    return got
+
+
+_SHARED: dict | None = None
+
+
+@contextmanager
+def shared():
+    """Within the block, `NgramBatch.of` hands out one batch per chunk of documents, so that the
+    annotators of a shard share the concatenated arrays and the counts one of them made (the
+    cleaning stage wraps its `annotate_batch` calls in it); everything is dropped at the end."""
+    global _SHARED
+    outer = _SHARED
+    _SHARED = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _SHARED = outer
