@@ -24,7 +24,7 @@ from itertools import chain
 
 import numpy as np
 
-from filters.text import NGRAM_BASE, ascii_token_spans
+from filters.text import NGRAM_BASE
 
 MAX_DOCS = (1 << 12) - 1  # document index 4095 is the sentinel: positions where no n-gram starts
 _DOC_SHIFT = np.uint64(52)
@@ -48,21 +48,6 @@ def _segment_max(values: np.ndarray, seg: np.ndarray, size: int) -> np.ndarray:
         first = np.flatnonzero(np.concatenate(([True], seg[1:] != seg[:-1])))
         out[seg[first]] = np.maximum.reduceat(values, first)
     return out
-
-
-def _ascii_word_chars(docs: list, lens: np.ndarray) -> np.ndarray | None:
-    """Characters of every word token when every text is ASCII: the token spans of the texts joined
-    by newlines (`filters.text.ascii_token_spans`, which match WORD_RE on ASCII), in numpy rather
-    than len() per token. None when a text is not ASCII, or (never expected) when the spans do not
-    give each document its number of tokens."""
-    texts = [d.text for d in docs]
-    if not texts or not all(map(str.isascii, texts)):
-        return None
-    starts, ends = ascii_token_spans(np.frombuffer("\n".join(texts).encode("ascii"), dtype=np.uint8))
-    doc_ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1)
-    if len(starts) != lens.sum() or not np.array_equal(np.bincount(np.searchsorted(doc_ends, starts, side="right"), minlength=len(texts)), lens):
-        return None
-    return ends - starts
 
 
 class Runs:
@@ -123,9 +108,7 @@ class NgramBatch:
         return got
 
     def _chars(self) -> None:
-        self._word_chars = _ascii_word_chars(self.docs, self.lens)
-        if self._word_chars is None:
-            self._word_chars = np.fromiter(map(len, chain.from_iterable(d.tokens for d in self.docs)), dtype=np.int64, count=self.n_tokens)
+        self._word_chars = np.fromiter(map(len, chain.from_iterable(d.tokens for d in self.docs)), dtype=np.int64, count=self.n_tokens)
         self._cum_chars = np.concatenate(([0], np.cumsum(self._word_chars)))
         ends = self.offsets + self.lens
         self._total_chars = self._cum_chars[ends] - self._cum_chars[self.offsets]

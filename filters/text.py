@@ -190,9 +190,9 @@ for _r in ("az", "AZ", "09"):
     _ASCII_WORD[ord(_r[0]):ord(_r[1]) + 1] = True
 
 
-def ascii_token_spans(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end of every WORD_RE match in ASCII bytes (lower-cased or not): runs of
-    letters/digits, an apostrophe joining two runs when it has a letter or digit on both sides."""
+def _ascii_token_spans(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end of every WORD_RE match in lower-cased ASCII bytes: runs of letters/digits,
+    an apostrophe joining two runs when it has a letter or digit on both sides."""
     word = _ASCII_WORD[buf]
     if len(buf) > 2:
         word[1:-1] |= (buf[1:-1] == ord("'")) & word[:-2] & word[2:]
@@ -221,7 +221,7 @@ def batch_token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
             j += 1
         raw = "\n".join(texts[i:j]).encode("ascii")
         buf = _ASCII_LOWER[np.frombuffer(raw, dtype=np.uint8)]
-        starts, ends = ascii_token_spans(buf)
+        starts, ends = _ascii_token_spans(buf)
         parts.append(_span_hashes(buf, starts, ends))
         doc_ends = np.cumsum(np.fromiter(map(len, texts[i:j]), dtype=np.int64, count=j - i) + 1)
         lens[i:j] = np.bincount(np.searchsorted(doc_ends, starts, side="right"), minlength=j - i)

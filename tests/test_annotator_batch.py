@@ -167,7 +167,6 @@ def test_ngram_hashes_of_the_concatenation_are_each_documents():
 
 
 def test_word_chars_of_the_concatenation():
-    """Word characters: from numpy token spans when every text is ASCII, else len() per token."""
     ts = texts(50, 50, seed=11)[:400]
     ascii_only = [t for t in ts if t.isascii()]
     assert len(ascii_only) < len(ts)
@@ -176,7 +175,6 @@ def test_word_chars_of_the_concatenation():
         b = ngram_batch.NgramBatch(docs)
         assert np.array_equal(b.word_chars, np.concatenate([d.word_chars for d in docs]))
         assert b.total_chars.tolist() == [int(d.word_chars.sum()) for d in docs]
-    assert ngram_batch._ascii_word_chars(docs_of(ascii_only), ngram_batch.NgramBatch(docs_of(ascii_only)).lens) is not None
 
 
 def test_contains_sorted():
