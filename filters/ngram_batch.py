@@ -32,13 +32,24 @@ _HASH_SHIFT = np.uint64(64 - 52)
 _SENTINEL = np.uint64(MAX_DOCS) << _DOC_SHIFT
 
 
-def chunks(docs: list, size: int = MAX_DOCS) -> list[tuple[int, list]]:
-    """(first index, documents) in even chunks of at most `size` documents."""
-    if not docs:
-        return []
-    k = -(-len(docs) // size)
-    step = -(-len(docs) // k)
-    return [(i, docs[i:i + step]) for i in range(0, len(docs), step)]
+MAX_TOKENS = 1 << 20  # tokens per batch (a document longer than this is a batch of its own)
+
+
+def chunks(docs: list, size: int = MAX_DOCS, tokens: int = MAX_TOKENS) -> list[tuple[int, list]]:
+    """(first index, documents) in consecutive chunks of at most `size` documents and, unless one
+    document has more, `tokens` word tokens: a batch's arrays (about 100 bytes per token at their
+    peak) stay bounded however long the shard's documents are."""
+    out: list[tuple[int, list]] = []
+    first = held = 0
+    for i, d in enumerate(docs):
+        k = len(d.hashes)
+        if i > first and (i - first == size or held + k > tokens):
+            out.append((first, docs[first:i]))
+            first, held = i, 0
+        held += k
+    if first < len(docs):
+        out.append((first, docs[first:]))
+    return out
 
 
 def _segment_max(values: np.ndarray, seg: np.ndarray, size: int) -> np.ndarray:
@@ -89,23 +100,31 @@ class NgramBatch:
         self.hashes = np.concatenate([d.hashes for d in docs]) if docs else np.empty(0, dtype=np.uint64)
         self.doc = np.repeat(np.arange(self.size, dtype=np.intp), self.lens)
         self._doc_key = self.doc.astype(np.uint64) << _DOC_SHIFT
-        # tokens from position i to the end of its document: an n-gram starts at i iff this is >= n
-        self.remaining = ends[self.doc] - np.arange(self.n_tokens, dtype=np.int64)
+        self._remaining: np.ndarray | None = None
         self._word_chars: np.ndarray | None = None
         self._h: tuple[int, np.ndarray | None] = (1, None)
         self.distinct: dict[int, np.ndarray] = {}  # n -> distinct n-grams per document, once counted
 
     @classmethod
     def of(cls, docs: list) -> "NgramBatch":
-        """The batch of these documents: inside `shared()`, the one made before for the same list
-        (repetition and diversity run on the same chunks of a shard), else a new one."""
-        if _SHARED is None:
-            return cls(docs)
-        key = (len(docs), id(docs[0]), id(docs[-1])) if docs else (0,)
-        got = _SHARED.get(key)
-        if got is None or not all(map(operator.is_, got.docs, docs)):
-            got = _SHARED[key] = cls(docs)
-        return got
+        """A batch of these documents. Inside `shared()`, its `distinct` counts are those of the
+        batches made before of the same documents (repetition counts the distinct 2- and 3-grams
+        that diversity reports, on the same chunks of a shard)."""
+        b = cls(docs)
+        if _SHARED is not None and docs:
+            key = (len(docs), id(docs[0]), id(docs[-1]))
+            got = _SHARED.get(key)
+            if got is None or not all(map(operator.is_, got[0], docs)):
+                got = _SHARED[key] = (docs, {})
+            b.distinct = got[1]
+        return b
+
+    @property
+    def remaining(self) -> np.ndarray:
+        """Tokens from each position to the end of its document: an n-gram starts at i iff this is >= n."""
+        if self._remaining is None:
+            self._remaining = (self.offsets + self.lens)[self.doc] - np.arange(self.n_tokens, dtype=np.int64)
+        return self._remaining
 
     def _chars(self) -> None:
         self._word_chars = np.fromiter(map(len, chain.from_iterable(d.tokens for d in self.docs)), dtype=np.int64, count=self.n_tokens)
@@ -185,8 +204,9 @@ class NgramBatch:
         if docs is None:
             k = h >> _HASH_SHIFT
             k |= self._doc_key[:m]
-            bad = np.flatnonzero(self.remaining[:m] < n)
-            k[bad] = _SENTINEL | bad.astype(np.uint64)
+            if n > 1:
+                bad = np.flatnonzero(self.remaining[:m] < n)
+                k[bad] = _SENTINEL | bad.astype(np.uint64)
             return k, None
         pos = self.positions(n, docs)
         k = h[pos] >> _HASH_SHIFT
@@ -279,9 +299,9 @@ _SHARED: dict | None = None
 
 @contextmanager
 def shared():
-    """Within the block, `NgramBatch.of` hands out one batch per chunk of documents, so that the
-    annotators of a shard share the concatenated arrays and the counts one of them made (the
-    cleaning stage wraps its `annotate_batch` calls in it); everything is dropped at the end."""
+    """Within the block, the batches `NgramBatch.of` makes of the same documents share their
+    distinct-n counts (a few integers per document; the cleaning stage wraps its `annotate_batch`
+    calls in it); they are dropped at the end."""
     global _SHARED
     outer = _SHARED
     _SHARED = {} if outer is None else outer

@@ -138,7 +138,12 @@ def test_more_documents_than_one_chunk_and_shared_batches():
     want = [(rep.annotate(d), div.annotate(d)) for d in docs_of(ts)]
     docs = docs_of(ts)
     with ngram_batch.shared():
-        got = list(zip(rep.annotate_batch(docs), div.annotate_batch(docs)))
+        got_rep = rep.annotate_batch(docs)
+        # repetition counted the distinct 2- to 4-grams of each chunk; diversity adds only the 1-grams
+        assert [sorted(d) for _, d in ngram_batch._SHARED.values()] == [[2, 3, 4]] * 2
+        got = list(zip(got_rep, div.annotate_batch(docs)))
+        assert [sorted(d) for _, d in ngram_batch._SHARED.values()] == [[1, 2, 3, 4]] * 2
+    assert ngram_batch._SHARED is None
     assert same(got, want)
 
 
@@ -147,13 +152,23 @@ def test_datatrove_definition_goes_per_document():
     check_equal(a, texts(10, 10, seed=5)[:60])
 
 
-def test_chunks_cover_every_document_in_order():
-    for n in (0, 1, 4095, 4096, 5000, 9000):
-        docs = list(range(n))
-        parts = ngram_batch.chunks(docs)
+class _Tokens:
+    def __init__(self, k: int):
+        self.hashes = np.zeros(k, dtype=np.uint64)
+
+
+def test_chunks_cover_every_document_in_order_and_bound_docs_and_tokens():
+    rng = random.Random(4)
+    for n, size, tokens in ((0, 4095, 1000), (1, 4095, 1000), (4095, 4095, 10**9), (4096, 4095, 10**9), (9000, 4095, 10**9),
+                            (300, 7, 50), (300, 1000, 40), (50, 3, 1)):
+        docs = [_Tokens(rng.choice([0, 1, 5, 30, 100])) for _ in range(n)]
+        parts = ngram_batch.chunks(docs, size, tokens)
         assert [x for _, c in parts for x in c] == docs
-        assert all(len(c) <= ngram_batch.MAX_DOCS for _, c in parts)
         assert [i for i, _ in parts] == [sum(len(c) for _, c in parts[:k]) for k in range(len(parts))]
+        for _, c in parts:
+            assert 1 <= len(c) <= size
+            assert len(c) == 1 or sum(len(d.hashes) for d in c) <= tokens
+    assert len(ngram_batch.chunks([_Tokens(1)] * 9000)) == 3
 
 
 def test_ngram_hashes_of_the_concatenation_are_each_documents():
