@@ -180,38 +180,25 @@ class NgramBatch:
         self._h = (n, h)
         return h
 
-    def positions(self, n: int, docs: np.ndarray | None = None) -> np.ndarray:
-        """Start of every n-gram that lies inside one document (of the documents where the bool
-        mask `docs` is True, if given), in increasing order."""
+    def keys(self, n: int) -> np.ndarray:
+        """The key (document << 52) | (n-gram hash >> 12) at every position 0..n_tokens-n; a
+        position where no n-gram of its document starts gets a key of its own in the sentinel
+        document (`Runs` drops them)."""
         m = self.n_tokens - n + 1
         if m <= 0:
-            return np.empty(0, dtype=np.intp)
-        ok = self.remaining[:m] >= n
-        if docs is not None:
-            ok &= docs[self.doc[:m]]
-        return np.flatnonzero(ok)
+            return np.empty(0, dtype=np.uint64)
+        k = self.ngram_hashes(n) >> _HASH_SHIFT
+        k |= self._doc_key[:m]
+        if n > 1:
+            bad = np.flatnonzero(self.remaining[:m] < n)
+            k[bad] = _SENTINEL | bad.astype(np.uint64)
+        return k
 
-    def keys(self, n: int, docs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """The key (document << 52) | (n-gram hash >> 12) of n-grams, and their positions. Without
-        `docs`: one key per position 0..n_tokens-n (positions None: the index is the position), a
-        position where no n-gram of its document starts getting a key of its own in the sentinel
-        document (`Runs` drops them); with `docs` (a bool mask): the n-grams of those documents
-        only, and their positions."""
-        m = self.n_tokens - n + 1
-        if m <= 0:
-            return np.empty(0, dtype=np.uint64), (None if docs is None else np.empty(0, dtype=np.intp))
-        h = self.ngram_hashes(n)
-        if docs is None:
-            k = h >> _HASH_SHIFT
-            k |= self._doc_key[:m]
-            if n > 1:
-                bad = np.flatnonzero(self.remaining[:m] < n)
-                k[bad] = _SENTINEL | bad.astype(np.uint64)
-            return k, None
-        pos = self.positions(n, docs)
-        k = h[pos] >> _HASH_SHIFT
+    def keys_at(self, n: int, pos: np.ndarray) -> np.ndarray:
+        """The keys of the n-grams at positions `pos` (each must start an n-gram of its document)."""
+        k = self.ngram_hashes(n)[pos] >> _HASH_SHIFT
         k |= self._doc_key[pos]
-        return k, pos
+        return k
 
     def chars(self, n: int, pos: np.ndarray) -> np.ndarray:
         """Characters of the words of the n-gram at each position."""
@@ -238,50 +225,72 @@ def contains_sorted(sorted_values: np.ndarray, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def top_ngram_char_fracs(b: NgramBatch, n: int) -> np.ndarray:
-    """`filters.repetition.top_ngram_char_frac` of every document of the batch (float64)."""
-    total = b.total_chars
-    keys, _ = b.keys(n)
-    runs = Runs(keys)
-    b.distinct[n] = np.bincount(runs.doc, minlength=b.size)  # diversity's distinct-n, for free
-    top = _segment_max(runs.length, runs.doc, b.size)  # the largest run per document
-    ok = (b.ngram_count(n) >= 2) & (total > 0) & (top >= 2)
-    out = np.zeros(b.size, dtype=np.float64)
-    if not ok.any():
-        return out
-    tied = runs.length == np.where(ok, top, -1)[runs.doc]
-    at = np.flatnonzero(contains_sorted(runs.keys_where(tied), keys))
-    # identical n-grams have identical characters: the largest over the tied n-grams' positions
-    chars = _segment_max(b.chars(n, at), b.doc[at], b.size)
-    out[ok] = (chars[ok] * top[ok]).astype(np.float64) / total[ok].astype(np.float64)
-    return out
+def repetition_fracs(b: NgramBatch, top_ns, dup_ns) -> dict[int, np.ndarray]:
+    """n -> per document `filters.repetition.top_ngram_char_frac` (n in `top_ns`) or
+    `dup_ngram_char_frac` (n in `dup_ns`, with `annotate`'s short cut: once a document's value is
+    0.0, it is 0.0 for the larger n), for n from the smallest to the largest asked, one after the
+    other; the distinct-n counts (diversity's) come along.
 
-
-def dup_ngram_char_fracs(b: NgramBatch, n: int, active: np.ndarray) -> np.ndarray:
-    """`filters.repetition.dup_ngram_char_frac` of the documents where `active` is True (0.0 for
-    the others)."""
+    An n-gram can occur twice only where the (n-1)-grams at its position and the next both occur
+    twice (equal n-grams have equal (n-1)-grams), so from the second n on only those positions are
+    sorted: every other n-gram occurs once, which neither the top n-gram (counted when it occurs
+    twice or more) nor the duplicated characters see, and distinct-n counts as one each."""
     total = b.total_chars
-    active = active & (b.ngram_count(n) >= 2) & (total > 0)
-    out = np.zeros(b.size, dtype=np.float64)
-    if not active.any():
-        return out
-    keys, pos = b.keys(n, active)
-    s = np.sort(keys)
-    eq = s[1:] == s[:-1]
-    if not eq.any():
-        return out
-    rep = s[1:][eq]
-    rep = rep[np.concatenate(([True], rep[1:] != rep[:-1]))]
-    starts = pos[contains_sorted(rep, keys)]
-    # words covered by a repeated n-gram starting at p: p..p+n-1 (a running sum of +1/-1 marks; an
-    # n-gram never crosses a document's end, so nothing leaks into the next document)
-    marks = np.zeros(b.n_tokens + 1, dtype=np.int32)
-    marks[starts] += 1
-    marks[starts + n] -= 1
-    covered = np.cumsum(marks[:-1]) > 0
-    cc = np.concatenate(([0], np.cumsum(np.where(covered, b.word_chars, 0))))
-    cov = cc[b.offsets + b.lens] - cc[b.offsets]
-    out[active] = cov[active].astype(np.float64) / total[active].astype(np.float64)
+    size = b.size
+    ns = sorted(set(top_ns) | set(dup_ns))
+    out: dict[int, np.ndarray] = {}
+    rep_prev: np.ndarray | None = None  # per position: does the (n-1)-gram there occur more than once
+    active = np.ones(size, dtype=bool)  # the duplicate n-grams' short cut
+    for n in range(ns[0], ns[-1] + 1):
+        vals = np.zeros(size, dtype=np.float64)
+        count = b.ngram_count(n)
+        m = b.n_tokens - n + 1
+        if m <= 0:  # no document has n words
+            b.distinct[n] = count
+            if n in dup_ns:
+                active = vals != 0.0
+            out[n] = vals
+            rep_prev = np.zeros(0, dtype=bool)
+            continue
+        if rep_prev is None:
+            keys, pos = b.keys(n), None
+        else:
+            pos = np.flatnonzero(rep_prev[:m] & rep_prev[1:m + 1])
+            keys = b.keys_at(n, pos)
+        runs = Runs(keys)
+        here = (lambda mask: np.flatnonzero(mask)) if pos is None else (lambda mask: pos[mask])
+        if pos is None:
+            b.distinct[n] = np.bincount(runs.doc, minlength=size)
+        else:
+            b.distinct[n] = count - np.bincount(b.doc[pos], minlength=size) + np.bincount(runs.doc, minlength=size)
+        rep_pos = here(contains_sorted(runs.keys_where(runs.length >= 2), keys))  # positions of repeated n-grams
+        ok = (count >= 2) & (total > 0)
+        if n in top_ns:
+            top = _segment_max(runs.length, runs.doc, size)  # the largest run per document
+            ok_top = ok & (top >= 2)
+            if ok_top.any():
+                tied = runs.length == np.where(ok_top, top, -1)[runs.doc]
+                at = here(contains_sorted(runs.keys_where(tied), keys))
+                # identical n-grams have identical characters: the largest over the tied n-grams' positions
+                chars = _segment_max(b.chars(n, at), b.doc[at], size)
+                vals[ok_top] = (chars[ok_top] * top[ok_top]).astype(np.float64) / total[ok_top].astype(np.float64)
+        if n in dup_ns:
+            act = active & ok
+            starts = rep_pos[act[b.doc[rep_pos]]]
+            if len(starts):
+                # words covered by a repeated n-gram starting at p: p..p+n-1 (a running sum of +1/-1
+                # marks; an n-gram never crosses a document's end, so nothing leaks into the next)
+                marks = np.zeros(b.n_tokens + 1, dtype=np.int32)
+                marks[starts] += 1
+                marks[starts + n] -= 1
+                covered = np.cumsum(marks[:-1]) > 0
+                cc = np.concatenate(([0], np.cumsum(np.where(covered, b.word_chars, 0))))
+                cov = cc[b.offsets + b.lens] - cc[b.offsets]
+                vals[act] = cov[act].astype(np.float64) / total[act].astype(np.float64)
+            active = vals != 0.0
+        out[n] = vals
+        rep_prev = np.zeros(m, dtype=bool)
+        rep_prev[rep_pos] = True
     return out
 
 
@@ -289,7 +298,7 @@ def distinct_counts(b: NgramBatch, n: int) -> np.ndarray:
     """Distinct n-grams per document."""
     got = b.distinct.get(n)
     if got is None:
-        runs = Runs(b.keys(n)[0])
+        runs = Runs(b.keys(n))
         got = b.distinct[n] = np.bincount(runs.doc, minlength=b.size)
     return got
 

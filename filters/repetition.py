@@ -32,7 +32,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from filters.base import Annotator, AnnotatorConfig
-from filters.ngram_batch import NgramBatch, chunks, dup_ngram_char_fracs, top_ngram_char_fracs
+from filters.ngram_batch import NgramBatch, chunks, repetition_fracs
 from filters.text import contains
 
 TOP_NGRAMS = {2: 0.20, 3: 0.18, 4: 0.16}
@@ -151,12 +151,8 @@ class RepetitionAnnotator(Annotator):
         checks = self._checks()
         for _, chunk in chunks(docs):
             b = NgramBatch.of(chunk)
-            cols = {key: top_ngram_char_fracs(b, n).tolist() for n, key in _TOP_KEYS.items()}
-            active = np.ones(b.size, dtype=bool)
-            for n, key in _DUP_KEYS.items():  # once a document's value is 0.0, its larger n are 0.0
-                got = dup_ngram_char_fracs(b, n, active)
-                active = got != 0.0
-                cols[key] = got.tolist()
+            fracs = repetition_fracs(b, _TOP_KEYS, _DUP_KEYS)
+            cols = {key: fracs[n].tolist() for keys in (_TOP_KEYS, _DUP_KEYS) for n, key in keys.items()}
             keys = list(cols)
             for d, row in zip(chunk, zip(*cols.values())):
                 v = line_para_values(d.text)

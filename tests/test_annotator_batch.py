@@ -139,12 +139,23 @@ def test_more_documents_than_one_chunk_and_shared_batches():
     docs = docs_of(ts)
     with ngram_batch.shared():
         got_rep = rep.annotate_batch(docs)
-        # repetition counted the distinct 2- to 4-grams of each chunk; diversity adds only the 1-grams
-        assert [sorted(d) for _, d in ngram_batch._SHARED.values()] == [[2, 3, 4]] * 2
+        # repetition counted the distinct 2- to 10-grams of each chunk; diversity adds only the 1-grams
+        assert [sorted(d) for _, d in ngram_batch._SHARED.values()] == [list(range(2, 11))] * 2
         got = list(zip(got_rep, div.annotate_batch(docs)))
-        assert [sorted(d) for _, d in ngram_batch._SHARED.values()] == [[1, 2, 3, 4]] * 2
+        assert [sorted(d) for _, d in ngram_batch._SHARED.values()] == [list(range(1, 11))] * 2
     assert ngram_batch._SHARED is None
     assert same(got, want)
+
+
+def test_tiny_batches():
+    """Batches with fewer words than the n-gram sizes (no n-gram at all for the larger n)."""
+    rep = RepetitionAnnotator(RepetitionConfig(), Resources())
+    div = DiversityAnnotator(DiversityConfig(min_distinct_1=0.9), Resources())
+    for group in ([], [""], ["", ""], ["a"], ["a b", "c"], ["a a a a"], ["x y x y x y", ""], ["a b c a b c a b c a b c"],
+                  ["one two three four five six seven eight nine one two three four five six seven eight nine ten"]):
+        for shared in (False, True):
+            check_equal(rep, group, shared)
+            check_equal(div, group, shared)
 
 
 def test_datatrove_definition_goes_per_document():
