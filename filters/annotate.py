@@ -128,7 +128,7 @@ def annotate_table(table: pa.Table, state: dict[str, Any]) -> tuple[pa.Table, np
     reasons, keys, has_words, shingle_sets = [], [], [], []
     # annotators that look across documents (math self-consistency groups samples of one prompt)
     # see the whole shard at once
-    # (and the n-gram annotators, which share one concatenation of the shard's n-grams: ngram_batch.shared)
+    # (and the n-gram annotators, for speed: diversity reuses repetition's distinct-n counts in ngram_batch.shared)
     with ngram_batch.shared():
         batched = {id(a): a.annotate_batch(docs) for a in annotators if hasattr(a, "annotate_batch")}
     # per annotator: its batched results (or None), its annotate, and (append, column) per column

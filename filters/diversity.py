@@ -44,8 +44,9 @@ class DiversityAnnotator(Annotator):
 
     def annotate_batch(self, docs: list) -> list[tuple[dict[str, Any], str | None]]:
         """`annotate` of every document, distinct-n counted for up to 4,095 documents at a time
-        with one sort per n (filters/ngram_batch.py; n-grams compared on the top 52 bits of their
-        hashes within a document, see there)."""
+        with one sort per n, or taken from repetition's batch inside `ngram_batch.shared()`
+        (filters/ngram_batch.py; n-grams compared on the top 52 bits of their hashes within a
+        document, see there)."""
         out: list[tuple[dict[str, Any], str | None]] = []
         for _, chunk in chunks(docs):
             b = NgramBatch.of(chunk)

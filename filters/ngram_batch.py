@@ -10,11 +10,16 @@ only the n-grams that lie inside one document are kept.
 
 Equal n-grams of a document are grouped by ONE `np.sort` of a uint64 key per n-gram:
 (document index << 52) | (hash >> 12). Within a document two different n-grams then compare equal
-only when the top 52 bits of their 64-bit hashes agree (probability about m^2 / 2^53 for a document
-of m n-grams: ~4e-12 for a 200-word story); that is the one way a batch value could differ from
-the per-document value, which compares the full 64 bits. Documents never mix: the index is in the
-top 12 bits, so a batch holds at most 4,095 documents (index 4,095 marks positions where no n-gram starts). (`np.argsort`/`np.lexsort` are 10-25x
-slower than the SIMD `np.sort` of uint64 here, hence one sort of packed keys.)
+when the top 52 bits of their 64-bit hashes agree (probability about m^2 / 2^53 for a document of
+m n-grams: ~4e-12 for a 200-word story); that is the one way a batch value can differ from the
+per-document value, which compares the full 64 bits (besides a full 64-bit collision, which
+`repetition_fracs`' pruning could also miss). Documents never mix: the index is in the top 12 bits,
+so a batch holds at most 4,095 documents (index 4,095 marks the positions where no n-gram of a
+document starts). `np.argsort`/`np.lexsort` are 10-25x slower than the SIMD `np.sort` of uint64
+here, hence one sort of packed keys, and membership tests by bitmap + binary search.
+
+`shared()` (the cleaning stage wraps its `annotate_batch` calls in it) lets diversity reuse the
+distinct-n counts repetition made of the same documents.
 """
 from __future__ import annotations
 
@@ -30,8 +35,6 @@ MAX_DOCS = (1 << 12) - 1  # document index 4095 is the sentinel: positions where
 _DOC_SHIFT = np.uint64(52)
 _HASH_SHIFT = np.uint64(64 - 52)
 _SENTINEL = np.uint64(MAX_DOCS) << _DOC_SHIFT
-
-
 MAX_TOKENS = 1 << 20  # tokens per batch (a document longer than this is a batch of its own)
 
 
@@ -109,7 +112,7 @@ class NgramBatch:
     def of(cls, docs: list) -> "NgramBatch":
         """A batch of these documents. Inside `shared()`, its `distinct` counts are those of the
         batches made before of the same documents (repetition counts the distinct 2- and 3-grams
-        that diversity reports, on the same chunks of a shard)."""
+        diversity reports, on the same chunks of a shard)."""
         b = cls(docs)
         if _SHARED is not None and docs:
             key = (len(docs), id(docs[0]), id(docs[-1]))
@@ -159,7 +162,7 @@ class NgramBatch:
 
     def ngram_hashes(self, n: int) -> np.ndarray:
         """The n-gram hash at every position with n tokens left in the concatenation (also across
-        a document's end: `positions` picks the ones inside a document). Built from the last n
+        a document's end: `keys` sets those apart). Built from the last n
         asked for when it is below n (the checks ask for increasing n), in place: the array given
         for a smaller n is overwritten (callers index it, which copies)."""
         if n == 1:
