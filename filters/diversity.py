@@ -12,7 +12,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from filters.base import Annotator, AnnotatorConfig
-from filters.ngram_batch import NgramBatch, chunks, distinct_counts
+from filters.ngram_batch import chunks, distinct_counts
 
 
 class DiversityConfig(AnnotatorConfig):
@@ -44,16 +44,17 @@ class DiversityAnnotator(Annotator):
 
     def annotate_batch(self, docs: list) -> list[tuple[dict[str, Any], str | None]]:
         """`annotate` of every document, distinct-n counted for up to 4,095 documents at a time
-        with one sort per n, or taken from repetition's batch inside `ngram_batch.shared()`
+        with one sort per n, or taken from repetition's counts inside `ngram_batch.shared()`
         (filters/ngram_batch.py; n-grams compared on the top 52 bits of their hashes within a
         document, see there)."""
         out: list[tuple[dict[str, Any], str | None]] = []
         for _, chunk in chunks(docs):
-            b = NgramBatch.of(chunk)
+            distinct = distinct_counts(chunk, (1, 2, 3))
+            lens = np.fromiter((len(d.hashes) for d in chunk), dtype=np.int64, count=len(chunk))
             cols = {}
             for n in (1, 2, 3):
-                count = b.ngram_count(n)
-                frac = distinct_counts(b, n).astype(np.float64) / np.maximum(count, 1).astype(np.float64)
+                count = np.maximum(lens - n + 1, 0)
+                frac = distinct[n].astype(np.float64) / np.maximum(count, 1).astype(np.float64)
                 cols[f"distinct_{n}"] = [f if c else None for f, c in zip(frac.tolist(), count.tolist())]
             for i, d in enumerate(chunk):
                 v = {key: values[i] for key, values in cols.items()}

@@ -111,15 +111,12 @@ class NgramBatch:
     @classmethod
     def of(cls, docs: list) -> "NgramBatch":
         """A batch of these documents. Inside `shared()`, its `distinct` counts are those of the
-        batches made before of the same documents (repetition counts the distinct 2- and 3-grams
+        batches made before of the same documents (repetition counts the distinct 1- to 3-grams
         diversity reports, on the same chunks of a shard)."""
         b = cls(docs)
-        if _SHARED is not None and docs:
-            key = (len(docs), id(docs[0]), id(docs[-1]))
-            got = _SHARED.get(key)
-            if got is None or not all(map(operator.is_, got[0], docs)):
-                got = _SHARED[key] = (docs, {})
-            b.distinct = got[1]
+        got = _shared_counts(docs)
+        if got is not None:
+            b.distinct = got
         return b
 
     @property
@@ -231,11 +228,11 @@ def contains_sorted(sorted_values: np.ndarray, x: np.ndarray) -> np.ndarray:
 def repetition_fracs(b: NgramBatch, top_ns, dup_ns) -> dict[int, np.ndarray]:
     """n -> per document `filters.repetition.top_ngram_char_frac` (n in `top_ns`) or
     `dup_ngram_char_frac` (n in `dup_ns`, with `annotate`'s short cut: once a document's value is
-    0.0, it is 0.0 for the larger n), for n from the smallest to the largest asked, one after the
+    0.0, it is 0.0 for the larger n), for n = 1, 2, ... up to the largest asked, one after the
     other; the distinct-n counts (diversity's) come along.
 
     An n-gram can occur twice only where the (n-1)-grams at its position and the next both occur
-    twice (equal n-grams have equal (n-1)-grams), so from the second n on only those positions are
+    twice (equal n-grams have equal (n-1)-grams), so from n = 2 on only those positions are
     sorted: every other n-gram occurs once, which neither the top n-gram (counted when it occurs
     twice or more) nor the duplicated characters see, and distinct-n counts as one each."""
     total = b.total_chars
@@ -244,7 +241,7 @@ def repetition_fracs(b: NgramBatch, top_ns, dup_ns) -> dict[int, np.ndarray]:
     out: dict[int, np.ndarray] = {}
     rep_prev: np.ndarray | None = None  # per position: does the (n-1)-gram there occur more than once
     active = np.ones(size, dtype=bool)  # the duplicate n-grams' short cut
-    for n in range(ns[0], ns[-1] + 1):
+    for n in range(1, ns[-1] + 1):  # from the words: their repeats prune the 2-grams
         vals = np.zeros(size, dtype=np.float64)
         count = b.ngram_count(n)
         m = b.n_tokens - n + 1
@@ -258,7 +255,12 @@ def repetition_fracs(b: NgramBatch, top_ns, dup_ns) -> dict[int, np.ndarray]:
         if rep_prev is None:
             keys, pos = b.keys(n), None
         else:
-            pos = np.flatnonzero(rep_prev[:m] & rep_prev[1:m + 1])
+            cand = rep_prev[:m] & rep_prev[1:m + 1]
+            if n == 2:  # a word at a document's end and the next document's first word are no 2-gram
+                cand &= b.remaining[:m] >= 2
+            # (from n = 3 on, an n-gram crossing a document's end has an (n-1)-gram that crosses
+            # it at the next position, which never counts as repeated)
+            pos = np.flatnonzero(cand)
             keys = b.keys_at(n, pos)
         runs = Runs(keys)
         here = (lambda mask: np.flatnonzero(mask)) if pos is None else (lambda mask: pos[mask])
@@ -297,16 +299,31 @@ def repetition_fracs(b: NgramBatch, top_ns, dup_ns) -> dict[int, np.ndarray]:
     return out
 
 
-def distinct_counts(b: NgramBatch, n: int) -> np.ndarray:
-    """Distinct n-grams per document."""
-    got = b.distinct.get(n)
-    if got is None:
-        runs = Runs(b.keys(n))
-        got = b.distinct[n] = np.bincount(runs.doc, minlength=b.size)
-    return got
+def distinct_counts(docs: list, ns) -> dict[int, np.ndarray]:
+    """n -> distinct n-grams per document, for a chunk of documents (as `chunks` cuts them): those
+    counted before inside `shared()`, else one sort per n."""
+    got = _shared_counts(docs)
+    if got is not None and all(n in got for n in ns):
+        return {n: got[n] for n in ns}
+    b = NgramBatch.of(docs)
+    for n in ns:
+        if n not in b.distinct:
+            b.distinct[n] = np.bincount(Runs(b.keys(n)).doc, minlength=b.size)
+    return {n: b.distinct[n] for n in ns}
 
 
 _SHARED: dict | None = None
+
+
+def _shared_counts(docs: list) -> dict[int, np.ndarray] | None:
+    """Inside `shared()`: the distinct-n counts (n -> per document) of these documents."""
+    if _SHARED is None or not docs:
+        return None
+    key = (len(docs), id(docs[0]), id(docs[-1]))
+    got = _SHARED.get(key)
+    if got is None or not all(map(operator.is_, got[0], docs)):
+        got = _SHARED[key] = (docs, {})
+    return got[1]
 
 
 @contextmanager
