@@ -35,7 +35,7 @@ MAX_DOCS = (1 << 12) - 1  # document index 4095 is the sentinel: positions where
 _DOC_SHIFT = np.uint64(52)
 _HASH_SHIFT = np.uint64(64 - 52)
 _SENTINEL = np.uint64(MAX_DOCS) << _DOC_SHIFT
-MAX_TOKENS = 1 << 20  # tokens per batch (a document longer than this is a batch of its own)
+MAX_TOKENS = 1 << 19  # tokens per batch (a document longer than this is a batch of its own): ~55 MB at the peak
 
 
 def chunks(docs: list, size: int = MAX_DOCS, tokens: int = MAX_TOKENS) -> list[tuple[int, list]]:
