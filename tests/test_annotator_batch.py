@@ -128,11 +128,12 @@ def test_diversity_batch_equals_per_document(cfg):
 
 
 def test_more_documents_than_one_chunk_and_shared_batches():
-    """Over 4,095 documents: two chunks; repetition then diversity inside `shared()` (as the
-    cleaning stage runs them: diversity reuses the 2- and 3-gram counts) equal per document."""
+    """Over 4,095 documents: a full chunk of 4,095 and the rest; repetition then diversity inside
+    `shared()` (as the cleaning stage runs them: diversity reuses the distinct-n counts) equal per
+    document."""
     rng = random.Random(3)
-    ts = [bench_story(rng) if i % 3 else repetitive(rng) for i in range(ngram_batch.MAX_DOCS + 300)] + EDGE
-    assert len(ngram_batch.chunks(docs_of(ts))) == 2
+    ts = [" ".join(bench_story(rng).split()[:80]) if i % 3 else repetitive(rng)[:400] for i in range(ngram_batch.MAX_DOCS + 300)] + EDGE
+    assert [len(c) for _, c in ngram_batch.chunks(docs_of(ts))] == [ngram_batch.MAX_DOCS, len(ts) - ngram_batch.MAX_DOCS]
     rep = RepetitionAnnotator(RepetitionConfig(), Resources())
     div = DiversityAnnotator(DiversityConfig(min_distinct_2=0.9), Resources())
     want = [(rep.annotate(d), div.annotate(d)) for d in docs_of(ts)]
