@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from corpora import Corpus
 from corpora.card import reason_family
 from corpora.store import sha256_file, shard_checksum, write_parquet_atomic
+from filters import ngram_batch
 from filters.base import Resources
 from filters.config import FilterConfig
 from filters.decontam import EvalIndex, EvalSetError
@@ -127,7 +128,9 @@ def annotate_table(table: pa.Table, state: dict[str, Any]) -> tuple[pa.Table, np
     reasons, keys, has_words, shingle_sets = [], [], [], []
     # annotators that look across documents (math self-consistency groups samples of one prompt)
     # see the whole shard at once
-    batched = {id(a): a.annotate_batch(docs) for a in annotators if hasattr(a, "annotate_batch")}
+    # (and the n-gram annotators, for speed: diversity reuses repetition's distinct-n counts in ngram_batch.shared)
+    with ngram_batch.shared():
+        batched = {id(a): a.annotate_batch(docs) for a in annotators if hasattr(a, "annotate_batch")}
     # per annotator: its batched results (or None), its annotate, and (append, column) per column
     plan = [(batched.get(id(a)), a.annotate, [(cols[c].append, c) for c in a.columns]) for a in annotators]
     for i, d in enumerate(docs):

@@ -11,7 +11,9 @@ Columns and default thresholds (a document is dropped when a value is above its 
   dup_5gram_char_frac 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10
                                                  share of word characters covered by n-grams that occur
                                                  more than once (each character counted once)
-Everything on words works from the document's n-gram hashes (numpy), not Python tuples.
+Everything on words works from the document's n-gram hashes (numpy), not Python tuples;
+`annotate_batch` (a whole shard) computes the word columns of many documents at once
+(filters/ngram_batch.py), equal to `annotate`'s.
 
 `definition = "datatrove"` computes the same columns the way datatrove's GopherRepetitionFilter does
 (spaCy's blank English tokenizer, punctuation tokens included; the top n-gram counts even when it
@@ -30,6 +32,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from filters.base import Annotator, AnnotatorConfig
+from filters.ngram_batch import NgramBatch, chunks, repetition_fracs
 from filters.text import contains
 
 TOP_NGRAMS = {2: 0.20, 3: 0.18, 4: 0.16}
@@ -63,6 +66,16 @@ def duplicate_fracs(elements: list[str], total_chars: int) -> tuple[float, float
         else:
             seen.add(e)
     return dup / len(elements), (dup_chars / total_chars if total_chars else 0.0)
+
+
+def line_para_values(text: str) -> dict[str, Any]:
+    """The line and paragraph columns (dup_line_frac, dup_line_char_frac, dup_para_frac, dup_para_char_frac)."""
+    lines = [s for s in (x.strip() for x in text.split("\n")) if s]
+    paras = [s for s in (x.strip() for x in (_PARA_SPLIT.split(text) if "\n" in text else [text])) if s]
+    v: dict[str, Any] = {}
+    v["dup_line_frac"], v["dup_line_char_frac"] = duplicate_fracs(lines, len(text))
+    v["dup_para_frac"], v["dup_para_char_frac"] = duplicate_fracs(paras, len(text))
+    return v
 
 
 def top_ngram_char_frac(ngrams: np.ndarray, sorted_ngrams: np.ndarray, word_chars: np.ndarray, n: int, total: int) -> float:
@@ -116,12 +129,7 @@ class RepetitionAnnotator(Annotator):
         if self.cfg.definition == "datatrove":
             v = datatrove_values(doc.text)
             return v, self._datatrove_reason(v)
-        text = doc.text
-        lines = [s for s in (x.strip() for x in text.split("\n")) if s]
-        paras = [s for s in (x.strip() for x in (_PARA_SPLIT.split(text) if "\n" in text else [text])) if s]
-        v: dict[str, Any] = {}
-        v["dup_line_frac"], v["dup_line_char_frac"] = duplicate_fracs(lines, len(text))
-        v["dup_para_frac"], v["dup_para_char_frac"] = duplicate_fracs(paras, len(text))
+        v = line_para_values(doc.text)
         word_chars = doc.word_chars
         total = int(word_chars.sum())
         for n, key in _TOP_KEYS.items():
@@ -130,19 +138,43 @@ class RepetitionAnnotator(Annotator):
         for n, key in _DUP_KEYS.items():  # no repeated n-gram means no repeated (n+1)-gram
             v[key] = 0.0 if none_repeated else dup_ngram_char_frac(doc.ngrams(n), doc.sorted_ngrams(n), word_chars, n, total)
             none_repeated = v[key] == 0.0
+        return v, self._reason(v)
+
+    def annotate_batch(self, docs: list) -> list[tuple[dict[str, Any], str | None]]:
+        """`annotate` of every document, the word n-gram columns computed for up to 4,095
+        documents at a time with a few numpy calls each (filters/ngram_batch.py; n-grams compared
+        on the top 52 bits of their hashes within a document, see there). The datatrove definition
+        goes document by document."""
+        if self.cfg.definition == "datatrove":
+            return [self.annotate(d) for d in docs]
+        out: list[tuple[dict[str, Any], str | None]] = []
+        checks = self._checks()
+        for _, chunk in chunks(docs):
+            b = NgramBatch.of(chunk)
+            fracs = repetition_fracs(b, _TOP_KEYS, _DUP_KEYS)
+            cols = {key: fracs[n].tolist() for keys in (_TOP_KEYS, _DUP_KEYS) for n, key in keys.items()}
+            keys = list(cols)
+            for d, row in zip(chunk, zip(*cols.values())):
+                v = line_para_values(d.text)
+                v.update(zip(keys, row))
+                out.append((v, self._reason(v, checks)))
+        return out
+
+    def _checks(self) -> list[tuple[str, float]]:
+        """(column, threshold) in the order the drop reason is looked for: lines and paragraphs,
+        then the top n-grams and the duplicate n-grams by n (thresholds for an n without a
+        column are ignored)."""
         c = self.cfg
-        for key in ("dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac"):
-            if v[key] > getattr(c, f"max_{key}"):
-                return v, f"repetition:{key}"
-        for n, limit in sorted(c.max_top_ngram_char_frac.items()):
-            key = f"top_{n}gram_char_frac"
-            if key in v and v[key] > limit:
-                return v, f"repetition:{key}"
-        for n, limit in sorted(c.max_dup_ngram_char_frac.items()):
-            key = f"dup_{n}gram_char_frac"
-            if key in v and v[key] > limit:
-                return v, f"repetition:{key}"
-        return v, None
+        out = [(key, getattr(c, f"max_{key}")) for key in ("dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac")]
+        out += [(_TOP_KEYS[n], limit) for n, limit in sorted(c.max_top_ngram_char_frac.items()) if n in _TOP_KEYS]
+        out += [(_DUP_KEYS[n], limit) for n, limit in sorted(c.max_dup_ngram_char_frac.items()) if n in _DUP_KEYS]
+        return out
+
+    def _reason(self, v: dict[str, Any], checks: list[tuple[str, float]] | None = None) -> str | None:
+        for key, limit in checks or self._checks():
+            if v[key] > limit:
+                return f"repetition:{key}"
+        return None
 
     def _datatrove_reason(self, v: dict[str, Any]) -> str | None:
         """datatrove's order of checks (paragraphs before lines); a threshold of 0 turns a check off."""
