@@ -34,7 +34,7 @@ from filters.base import Resources
 from filters.config import FilterConfig
 from filters.decontam import EvalIndex, EvalSetError
 from filters.dedup_shuffle import dedup_columns
-from filters.minhash import MinHasher, shingle_ngrams
+from filters.minhash import MinHasher
 from filters.registry import build_annotators
 from filters.select import COLUMNS as SELECT_COLUMNS
 from filters.select import select_best
@@ -125,12 +125,17 @@ def annotate_table(table: pa.Table, state: dict[str, Any]) -> tuple[pa.Table, np
         for c, t in a.columns.items():
             cols[c], types[c] = [], t
     cols["decontam_match"], types["decontam_match"] = [], pa.string()
-    reasons, keys, has_words, shingle_sets = [], [], [], []
+    reasons, keys, has_words = [], [], []
     # annotators that look across documents (math self-consistency groups samples of one prompt)
     # see the whole shard at once
     # (and the n-gram annotators, for speed: diversity reuses repetition's distinct-n counts in ngram_batch.shared)
     with ngram_batch.shared():
         batched = {id(a): a.annotate_batch(docs) for a in annotators if hasattr(a, "annotate_batch")}
+    # MinHash shingles of every document, and the documents that may share an n-gram with an eval
+    # set (the others cannot: decontamination matches only these, exactly), a shard at a time
+    shingle_sets, candidate = ngram_batch.shingles_and_candidates(
+        docs, cfg.dedup.shingle_size, eval_index.ngram if eval_index is not None else 0,
+        eval_index.may_match if eval_index is not None else None)
     # per annotator: its batched results (or None), its annotate, and (append, column) per column
     plan = [(batched.get(id(a)), a.annotate, [(cols[c].append, c) for c in a.columns]) for a in annotators]
     for i, d in enumerate(docs):
@@ -141,14 +146,13 @@ def annotate_table(table: pa.Table, state: dict[str, Any]) -> tuple[pa.Table, np
                 append(values.get(c))
             if reason is None:
                 reason = r
-        hit = eval_index.match_ngrams(d.ngrams(eval_index.ngram)) if eval_index is not None else None
+        hit = eval_index.match_ngrams(d.ngrams(eval_index.ngram)) if candidate[i] else None
         cols["decontam_match"].append(f"{hit[0]}:{hit[1]}" if hit else None)
         if hit and not (reason or "").startswith(("generation_error", "degenerate:empty")):
             reason = eval_index.reason(hit)
         reasons.append(reason)
         has_words.append(bool(d.tokens))
         keys.append(hashlib.blake2b(normalized_text(d.tokens).encode(), digest_size=16).hexdigest() if d.tokens else None)
-        shingle_sets.append(shingle_ngrams(d, cfg.dedup.shingle_size))
         d.release()
     sigs = state["hasher"].signatures_of_ngrams(shingle_sets)
     # best-of-k: one document per prompt is kept, the others marked not selected (filters/select.py)

@@ -106,6 +106,12 @@ class EvalIndex:
     def __len__(self) -> int:
         return len(self.items)
 
+    def may_match(self, ngrams: np.ndarray) -> np.ndarray:
+        """Per n-gram hash: might it be in the index (False: it is not). One table lookup each."""
+        if len(self.hashes) == 0:
+            return np.zeros(len(ngrams), dtype=bool)
+        return self._seen[ngrams >> self._shift]
+
     def match_ngrams(self, doc_ngrams: np.ndarray) -> tuple[str, str] | None:
         """The first eval item (in eval-set order) sharing an n-gram with the document, or None."""
         if len(self.hashes) == 0 or len(doc_ngrams) == 0:

@@ -338,3 +338,30 @@ def shared():
         yield
     finally:
         _SHARED = outer
+
+
+def shingles_and_candidates(docs: list, shingle: int, ngram: int, may_match) -> tuple[list[np.ndarray], np.ndarray]:
+    """For each document its MinHash shingles, equal to `filters.minhash.shingle_ngrams(doc, shingle)`
+    (its `shingle`-gram hashes; a shorter document's one hash of all its words), and which documents
+    have an `ngram`-gram for which `may_match(hashes) -> bool array` holds (decontamination's cheap
+    prefilter, `EvalIndex.may_match`): only those need the exact per-document match. Full 64-bit
+    hashes here (no keys), so the shingles are exactly the per-document ones."""
+    sets: list[np.ndarray] = []
+    candidate = np.zeros(len(docs), dtype=bool)
+    for first, chunk in chunks(docs):
+        b = NgramBatch(chunk)
+        small = b.lens < shingle
+        h = b.ngram_hashes(shingle)
+        starts = b.remaining[:len(h)] >= shingle
+        flat = h[starts]  # a copy: ngram_hashes reuses its array for the next n
+        counts = b.ngram_count(shingle)
+        sets.extend(np.split(flat, np.cumsum(counts)[:-1]) if len(chunk) else [])
+        for i in np.flatnonzero(small & (b.lens > 0)).tolist():  # fewer words than a shingle: all of them
+            sets[first + i] = chunk[i].ngrams(int(b.lens[i]))
+        if may_match is not None:
+            h = b.ngram_hashes(ngram)
+            pos = np.flatnonzero(may_match(h))
+            pos = pos[b.remaining[pos] >= ngram]
+            candidate[first + np.unique(b.doc[pos])] = True
+    return sets, candidate
+

@@ -246,3 +246,36 @@ def test_annotate_table_is_the_same_with_and_without_the_batch_path(tmp_path, mo
         reasons += batch.column("_reason").to_pylist()
     assert any(r and r.startswith("repetition:") for r in reasons)
     assert any(r and r.startswith("diversity:") for r in reasons)
+
+
+@pytest.mark.parametrize("shingle,ngram", [(5, 13), (5, 3), (1, 8), (9, 4)])
+def test_shingles_and_decontamination_candidates_equal_the_per_document_path(tmp_path, shingle, ngram):
+    """The stage's batched MinHash shingles are each document's `shingle_ngrams`, exactly, and every
+    document the per-document decontamination match finds is among the batch's candidates (the
+    stage then matches only those, exactly)."""
+    from filters.config import EvalSet
+    from filters.decontam import EvalIndex
+    from filters.minhash import shingle_ngrams
+
+    rng = random.Random(ngram)
+    items = [" ".join(rng.choice(["one", "two", "apples", "Tom", "has", "more", "than", "Sara", "cost", "each"])
+                      for _ in range(rng.randint(3, 20))) for _ in range(40)]
+    path = tmp_path / "eval.jsonl"
+    path.write_text("".join(f'{{"question": "{q}"}}\n' for q in items))
+    index = EvalIndex.load([EvalSet(name="ev", path=str(path), field="question")], ngram=ngram)
+    ts = texts(200, 20, seed=shingle)
+    planted = [rng.choice(items) for _ in range(60)]
+    ts += [f"{t} {q} and then {t}" for t, q in zip(rng.sample(ts, 60), planted)]  # planted eval items
+    ts += ["", "one", "one two", "one two three four"] * 3 + ["x"] * 4100  # > one chunk of documents
+    docs = docs_of(ts)
+    sets, candidate = ngram_batch.shingles_and_candidates(docs, shingle, ngram, index.may_match)
+    want_hits = [index.match_ngrams(d.ngrams(ngram)) for d in docs_of(ts)]
+    assert len(sets) == len(docs) == len(candidate)
+    for t, got, d in zip(ts, sets, docs_of(ts)):
+        want = shingle_ngrams(d, shingle)
+        assert got.dtype == np.uint64 and np.array_equal(got, want), t[:100]
+    assert all(candidate[i] for i, h in enumerate(want_hits) if h is not None)
+    assert sum(h is not None for h in want_hits) >= sum(len(q.split()) >= ngram for q in planted) > 0  # planted items found
+    assert candidate.sum() < len(docs) / 2  # the prefilter rules most documents out
+    no_index = ngram_batch.shingles_and_candidates(docs, shingle, ngram, None)
+    assert not no_index[1].any() and all(np.array_equal(a, b) for a, b in zip(no_index[0], sets))
