@@ -184,9 +184,6 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best of each measurement is kept")
     ap.add_argument("--no-compile", dest="compile", action="store_false", help="train eagerly (no torch.compile)")
     ap.add_argument("--nanogpt-compile", action="store_true", help="also measure nanoGPT's GPT compiled")
-    ap.add_argument("--nanogpt-padded", action="store_true", help="also measure nanoGPT's GPT with its vocabulary padded to a "
-                    "multiple of 64, as nanoGPT's GPT-2 configuration does (50,304); with a tokenizer of its own nanoGPT "
-                    "uses the tokenizer's size, as the main reference here does")
     ap.add_argument("--ablate-plan", action="store_true", help="only measure one run at a time against one run per core "
                     "(tiny and 7m presets, eager), the rule trainers.ablate.plan encodes")
     args = ap.parse_args()
@@ -226,8 +223,7 @@ def main() -> int:
         batches = [sched.batch(s) for s in range(args.steps)]  # the very batches the trainer will see
         model = Transformer(mcfg)
         n_params, fpt = model.num_params(), model.flops_per_token()
-        print(f"model: {n_params:,} parameters (vocab {prep.vocab_size}, embedding rows padded to {mcfg.padded_vocab}; the "
-              f"padding is not counted), {fpt / 1e6:.1f} MFLOP/token", flush=True)
+        print(f"model: {n_params:,} parameters (vocab {prep.vocab_size}), {fpt / 1e6:.1f} MFLOP/token", flush=True)
         torch.manual_seed(1)
         gpt_params = sum(p.numel() for p in NanoGPT(prep.vocab_size, 288, 6, 6, 256).parameters())
         best: dict[str, float] = {}
@@ -252,13 +248,7 @@ def main() -> int:
             torch.manual_seed(1)
             record("nanoGPT GPT compiled", plain_loop(NanoGPT(prep.vocab_size, 288, 6, 6, 256).to(device), batches, device, dtype, True))
 
-        def nano_padded():
-            torch.manual_seed(1)
-            padded = -(-prep.vocab_size // 64) * 64
-            record("nanoGPT GPT, padded vocab", plain_loop(NanoGPT(padded, 288, 6, 6, 256).to(device), batches, device, dtype))
-
-        sides = ([trainer, nano, plain] + ([nano_compiled] if args.nanogpt_compile and compile else [])
-                 + ([nano_padded] if args.nanogpt_padded else []))
+        sides = [trainer, nano, plain] + ([nano_compiled] if args.nanogpt_compile and compile else [])
         for r in range(args.rounds):  # alternate: load from other processes hits every side
             for fn in (sides if r % 2 == 0 else sides[::-1]):
                 fn()
@@ -277,8 +267,6 @@ def main() -> int:
            "threads": args.threads, "batch": args.batch, "steps": args.steps, "load_average": round(os.getloadavg()[0], 1)}
     if "nanoGPT GPT compiled" in best:
         res["ratio_vs_nanogpt_compiled"] = round(ours / best["nanoGPT GPT compiled"], 3)
-    if "nanoGPT GPT, padded vocab" in best:
-        res["ratio_vs_nanogpt_padded"] = round(ours / best["nanoGPT GPT, padded vocab"], 3)
     print(json.dumps(res))
     return 0
 

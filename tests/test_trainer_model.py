@@ -26,31 +26,6 @@ def test_attention_is_causal_and_output_is_tied():
     assert not torch.allclose(a[:, 10:], b[:, 10:], atol=1e-3)
 
 
-def test_padded_vocabulary_is_the_plain_model_with_unused_rows():
-    """vocab_multiple pads the embedding rows (a faster output layer); the padded model computes the
-    same logits, loss and gradients as an unpadded model holding the same weights, and its extra
-    rows get no gradient."""
-    torch.manual_seed(0)
-    padded = Transformer(preset("tiny", vocab_size=100, context=16, vocab_multiple=64))
-    assert padded.embed.weight.shape[0] == 128 and padded.cfg.padded_vocab == 128
-    plain = Transformer(preset("tiny", vocab_size=100, context=16))
-    state = dict(padded.state_dict())
-    state["embed.weight"] = state["embed.weight"][:100]
-    plain.load_state_dict(state)
-    assert padded.num_params() == plain.num_params()  # the padding rows are not counted
-    x, y = torch.randint(0, 100, (3, 16)), torch.randint(0, 100, (3, 16))
-    assert padded(x).shape == (3, 16, 100)
-    torch.testing.assert_close(padded(x), plain(x))
-    lp, lq = padded.loss(x, y), plain.loss(x, y)
-    torch.testing.assert_close(lp, lq)
-    lp.backward()
-    lq.backward()
-    g = padded.embed.weight.grad
-    assert torch.count_nonzero(g[100:]) == 0
-    torch.testing.assert_close(g[:100], plain.embed.weight.grad)
-    torch.testing.assert_close(padded.layers[0].ffn.w2.weight.grad, plain.layers[0].ffn.w2.weight.grad)
-
-
 def test_a_few_steps_lower_the_loss():
     torch.manual_seed(0)
     m = Transformer(preset("tiny", vocab_size=32, context=16))
@@ -69,7 +44,7 @@ def test_a_few_steps_lower_the_loss():
 def test_tokenizer_is_byte_level_and_deterministic(tmp_path):
     texts = [f"Once upon a time, a {w} dog ran to the park. Café déjà vu!" for w in ("big", "small", "red")] * 20
     a = train_tokenizer(texts, 300, tmp_path / "a.json")
-    train_tokenizer(texts, 300, tmp_path / "b.json")
+    b = train_tokenizer(texts, 300, tmp_path / "b.json")
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
     tok = load_tokenizer(tmp_path / "a.json")
     assert tok.token_to_id(EOT) == eot_id(a)

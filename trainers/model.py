@@ -31,13 +31,6 @@ class ModelConfig:
     context: int = 256
     norm_eps: float = 1e-5
     rope_theta: float = 10000.0
-    # the embedding (and tied output layer) has a multiple of this many rows; the extra rows are
-    # never inputs and their logits are cut off. 1 = none (checkpoints written before padding).
-    vocab_multiple: int = 1
-
-    @property
-    def padded_vocab(self) -> int:
-        return -(-self.vocab_size // self.vocab_multiple) * self.vocab_multiple
 
     @property
     def kv_heads(self) -> int:
@@ -195,9 +188,7 @@ class Transformer(nn.Module):
         if cfg.n_heads % cfg.kv_heads:
             raise ValueError(f"n_heads {cfg.n_heads} must be a multiple of n_kv_heads {cfg.kv_heads}")
         self.cfg = cfg
-        # padded: on a CPU the output layer's three matmuls (logits, and both gradients) run up to
-        # 1.4x faster with a multiple of 64 columns than with an odd count such as 3,844 (measured)
-        self.embed = nn.Embedding(cfg.padded_vocab, cfg.dim)
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.dim)
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         cos, sin, rot = rope_tables(cfg.dim // cfg.n_heads, cfg.context, cfg.rope_theta)
@@ -215,8 +206,7 @@ class Transformer(nn.Module):
             nn.init.normal_(m.weight, mean=0.0, std=0.02)
 
     def num_params(self) -> int:
-        """Parameters, the tied embedding once, without the padding rows (never inputs, no output)."""
-        return sum(p.numel() for p in self.parameters()) - (self.cfg.padded_vocab - self.cfg.vocab_size) * self.cfg.dim
+        return sum(p.numel() for p in self.parameters())  # the tied embedding counts once
 
     def flops_per_token(self, context: int | None = None) -> int:
         """nanoGPT's estimate_mfu: 6N for the matmuls plus 12*layers*dim*context for attention."""
@@ -238,18 +228,13 @@ class Transformer(nn.Module):
             x = layer(x, rope, mask)
         return self.norm(x)
 
-    def output(self, h: torch.Tensor) -> torch.Tensor:
-        """Hidden states (..., dim) -> logits (..., vocab): the output layer, tied to the embedding."""
-        logits = F.linear(h, self.embed.weight)
-        return logits if self.cfg.padded_vocab == self.cfg.vocab_size else logits[..., :self.cfg.vocab_size]
-
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """Token ids (B, T) -> logits (B, T, vocab)."""
-        return self.output(self.hidden(idx))
+        return F.linear(self.hidden(idx), self.embed.weight)  # tied output layer
 
     def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         logits = self(idx)
-        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
 
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.8, top_k: int | None = 50,

@@ -252,7 +252,7 @@ def model_lm(name: str, model, tok, eot: int, device, batch_size: int, step=None
         return [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
 
     def logits_at(x, mask):  # the output layer only at real positions, as for a HF model below
-        return model.output(model.hidden(x)[mask])
+        return F.linear(model.hidden(x)[mask], model.embed.weight)
 
     def logits_tree(x, pos, attend, at, many=False):
         hidden = model.hidden
@@ -260,7 +260,7 @@ def model_lm(name: str, model, tok, eot: int, device, batch_size: int, step=None
             if not compiled:  # decided once: compiled, or the eager model where no compiler is
                 compiled.append(model.hidden if compile_unavailable(x.device) else torch.compile(model.hidden, dynamic=False))
             hidden = compiled[0]
-        return model.output(hidden(x, pos, attend)[at])
+        return F.linear(hidden(x, pos, attend)[at], model.embed.weight)
 
     return TokenLM(name, encode, eot, model.cfg.context, logits_at, batch_size, torch.device(device), step, tokens,
                    logits_tree=logits_tree)

@@ -43,7 +43,6 @@ from trainers.schedule import build_scheduler  # curriculum settings -> batch sc
 CHECKPOINT = "checkpoint.pt"
 SNAPSHOTS = "checkpoints"  # <run>/checkpoints/step<N>.pt: the model at step N, on the `[probe] probe_every` schedule
 METRICS = "metrics.parquet"
-VOCAB_MULTIPLE = 64  # new runs pad the embedding rows to a multiple of 64 (trainers/model.py: faster output layer)
 COMPILE_FLOPS = 1e14  # compile = "auto" on a CPU: runs of more training FLOPs (~10 minutes at 2 cores' peak)
 
 
@@ -66,10 +65,9 @@ def model_config(exp: Experiment, vocab_size: int, preset_name: str | None = Non
     m = exp.model
     try:
         if preset_name:
-            return preset(preset_name, vocab_size=vocab_size, vocab_multiple=VOCAB_MULTIPLE)
+            return preset(preset_name, vocab_size=vocab_size)
         return preset(m.preset, vocab_size=vocab_size, dim=m.dim, n_layers=m.n_layers, n_heads=m.n_heads,
-                      n_kv_heads=m.n_kv_heads, hidden_dim=m.hidden_dim, context=exp.train.context,
-                      vocab_multiple=VOCAB_MULTIPLE)
+                      n_kv_heads=m.n_kv_heads, hidden_dim=m.hidden_dim, context=exp.train.context)
     except KeyError as e:
         raise TrainError(str(e.args[0])) from None
 
@@ -258,8 +256,6 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     total_steps = max(1, math.ceil(cfg.tokens / (cfg.batch_size * mcfg.context)))
     out = run_dir(exp, cur.name, seed)
     out.mkdir(parents=True, exist_ok=True)
-    if (out / CHECKPOINT).exists() and (out / "config.json").exists():  # a run begun before the padding keeps its layout
-        mcfg = replace(mcfg, vocab_multiple=json.loads((out / "config.json").read_text())["model"].get("vocab_multiple", 1))
     fp = _fingerprint(exp, cur, seed, prep.fingerprint)
     if (done := finished(out, fp)) is not None:
         return done
