@@ -44,7 +44,7 @@ def test_a_few_steps_lower_the_loss():
 def test_tokenizer_is_byte_level_and_deterministic(tmp_path):
     texts = [f"Once upon a time, a {w} dog ran to the park. Café déjà vu!" for w in ("big", "small", "red")] * 20
     a = train_tokenizer(texts, 300, tmp_path / "a.json")
-    b = train_tokenizer(texts, 300, tmp_path / "b.json")
+    train_tokenizer(texts, 300, tmp_path / "b.json")
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
     tok = load_tokenizer(tmp_path / "a.json")
     assert tok.token_to_id(EOT) == eot_id(a)
