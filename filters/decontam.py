@@ -116,7 +116,7 @@ class EvalIndex:
         """The first eval item (in eval-set order) sharing an n-gram with the document, or None."""
         if len(self.hashes) == 0 or len(doc_ngrams) == 0:
             return None
-        may = self._seen[doc_ngrams >> self._shift]
+        may = self.may_match(doc_ngrams)
         if not may.any():
             return None
         doc_ngrams = doc_ngrams[may]  # every n-gram of the index is among these candidates

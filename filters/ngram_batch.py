@@ -355,7 +355,7 @@ def shingles_and_candidates(docs: list, shingle: int, ngram: int, may_match) -> 
         starts = b.remaining[:len(h)] >= shingle
         flat = h[starts]  # a copy: ngram_hashes reuses its array for the next n
         counts = b.ngram_count(shingle)
-        sets.extend(np.split(flat, np.cumsum(counts)[:-1]) if len(chunk) else [])
+        sets.extend(np.split(flat, np.cumsum(counts)[:-1]))
         for i in np.flatnonzero(small & (b.lens > 0)).tolist():  # fewer words than a shingle: all of them
             sets[first + i] = chunk[i].ngrams(int(b.lens[i]))
         if may_match is not None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -148,7 +148,6 @@ class RepetitionAnnotator(Annotator):
         if self.cfg.definition == "datatrove":
             return [self.annotate(d) for d in docs]
         out: list[tuple[dict[str, Any], str | None]] = []
-        checks = self._checks()
         for _, chunk in chunks(docs):
             b = NgramBatch.of(chunk)
             fracs = repetition_fracs(b, _TOP_KEYS, _DUP_KEYS)
@@ -157,9 +156,10 @@ class RepetitionAnnotator(Annotator):
             for d, row in zip(chunk, zip(*cols.values())):
                 v = line_para_values(d.text)
                 v.update(zip(keys, row))
-                out.append((v, self._reason(v, checks)))
+                out.append((v, self._reason(v)))
         return out
 
+    @cached_property
     def _checks(self) -> list[tuple[str, float]]:
         """(column, threshold) in the order the drop reason is looked for: lines and paragraphs,
         then the top n-grams and the duplicate n-grams by n (thresholds for an n without a
@@ -170,8 +170,8 @@ class RepetitionAnnotator(Annotator):
         out += [(_DUP_KEYS[n], limit) for n, limit in sorted(c.max_dup_ngram_char_frac.items()) if n in _DUP_KEYS]
         return out
 
-    def _reason(self, v: dict[str, Any], checks: list[tuple[str, float]] | None = None) -> str | None:
-        for key, limit in checks or self._checks():
+    def _reason(self, v: dict[str, Any]) -> str | None:
+        for key, limit in self._checks:
             if v[key] > limit:
                 return f"repetition:{key}"
         return None
