@@ -274,18 +274,18 @@ def unpack_counts(total: int, k: int) -> tuple[int, ...]:
     return tuple((total >> (i * _FIELD_BITS)) & _FIELD_MASK for i in range(k))
 
 
-def summed_counts(words: list[str], cache: dict[str, int], values, k: int) -> tuple[int, ...]:
-    """The `k` per-word counts `values(word)` summed over `words`, through `cache` (word -> packed
+def summed_counts(words: list[str], table: dict[str, int], values, k: int) -> tuple[int, ...]:
+    """The `k` per-word counts `values(word)` summed over `words`, through `table` (word -> packed
     counts, kept by the caller across documents: a corpus has few distinct words), in one C-level sum."""
     try:
-        total = sum(map(cache.__getitem__, words))
+        total = sum(map(table.__getitem__, words))
     except KeyError:
-        if len(cache) > 1_000_000:
-            cache.clear()
+        if len(table) > 1_000_000:
+            table.clear()
         for w in words:
-            if w not in cache:
-                cache[w] = pack_counts(*values(w))
-        total = sum(map(cache.__getitem__, words))
+            if w not in table:
+                table[w] = pack_counts(*values(w))
+        total = sum(map(table.__getitem__, words))
     return unpack_counts(total, k)
 
 
