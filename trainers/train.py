@@ -319,6 +319,7 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
                 metrics.flush(data.describe)
                 if progress:
                     progress(step, total_steps)
+        t_end = synchronize(device)  # the timed span ends here: closing the log and the loader is the finish's
     finally:
         batches.close()
         metrics.tb.close()
@@ -326,7 +327,7 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     # ---- finish
     tps = None
     if timed_from and tokens > timed_from[1]:
-        tps = (tokens - timed_from[1]) / max(1e-9, synchronize(device) - timed_from[0] - side)
+        tps = (tokens - timed_from[1]) / max(1e-9, t_end - timed_from[0] - side)
     summary = _summary(cur.name, seed, out, metrics.rows, model, tps)
     if step == total_steps:
         if progress:
