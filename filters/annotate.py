@@ -133,11 +133,11 @@ def annotate_table(table: pa.Table, state: dict[str, Any]) -> tuple[pa.Table, np
     # (and the n-gram annotators, for speed: diversity reuses repetition's distinct-n counts in ngram_batch.shared)
     with ngram_batch.shared():
         batched = {id(a): a.annotate_batch(docs) for a in annotators if hasattr(a, "annotate_batch")}
-    # MinHash shingles of every document, and the documents that may share an n-gram with an eval
-    # set (the others cannot: decontamination matches only these, exactly), a shard at a time
+    # MinHash shingles of every document, and the documents that share an n-gram with an eval set
+    # (found exactly for the whole shard; only these are matched per document, to name the item)
     shingle_sets, candidate = ngram_batch.shingles_and_candidates(
         docs, cfg.dedup.shingle_size, eval_index.ngram if eval_index is not None else 0,
-        eval_index.may_match if eval_index is not None else None)
+        eval_index.contains if eval_index is not None else None)
     # per annotator: its batched results (or None), its annotate, and (append, column) per column
     plan = [(batched.get(id(a)), a.annotate, [(cols[c].append, c) for c in a.columns]) for a in annotators]
     for i, d in enumerate(docs):

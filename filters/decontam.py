@@ -112,6 +112,19 @@ class EvalIndex:
             return np.zeros(len(ngrams), dtype=bool)
         return self._seen[ngrams >> self._shift]
 
+    def contains(self, ngrams: np.ndarray) -> np.ndarray:
+        """Per n-gram hash: is it in the index (exactly). The table rules most out; the rest are
+        searched. A document has a hundred-odd n-grams, so a few pass the table by chance: this
+        exact test, over a shard's n-grams at once, is what tells the documents with a match."""
+        out = self.may_match(ngrams)  # a new array: fancy indexing copies
+        pos = np.flatnonzero(out)
+        if len(pos):
+            cand = ngrams[pos]
+            idx = np.searchsorted(self.hashes, cand)
+            idx[idx == len(self.hashes)] = 0
+            out[pos] = self.hashes[idx] == cand
+        return out
+
     def match_ngrams(self, doc_ngrams: np.ndarray) -> tuple[str, str] | None:
         """The first eval item (in eval-set order) sharing an n-gram with the document, or None."""
         if len(self.hashes) == 0 or len(doc_ngrams) == 0:

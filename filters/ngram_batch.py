@@ -340,12 +340,13 @@ def shared():
         _SHARED = outer
 
 
-def shingles_and_candidates(docs: list, shingle: int, ngram: int, may_match) -> tuple[list[np.ndarray], np.ndarray]:
+def shingles_and_candidates(docs: list, shingle: int, ngram: int, in_index) -> tuple[list[np.ndarray], np.ndarray]:
     """For each document its MinHash shingles, equal to `filters.minhash.shingle_ngrams(doc, shingle)`
     (its `shingle`-gram hashes; a shorter document's one hash of all its words), and which documents
-    have an `ngram`-gram for which `may_match(hashes) -> bool array` holds (decontamination's cheap
-    prefilter, `EvalIndex.may_match`): only those need the exact per-document match. Full 64-bit
-    hashes here (no keys), so the shingles are exactly the per-document ones."""
+    have an `ngram`-gram for which `in_index(hashes) -> bool array` holds (decontamination's exact
+    membership test over a whole chunk, `EvalIndex.contains`): only those need the per-document
+    match that names the eval item. Full 64-bit hashes here (no keys), so the shingles and n-grams
+    are exactly the per-document ones."""
     sets: list[np.ndarray] = []
     candidate = np.zeros(len(docs), dtype=bool)
     for first, chunk in chunks(docs):
@@ -358,10 +359,9 @@ def shingles_and_candidates(docs: list, shingle: int, ngram: int, may_match) -> 
         sets.extend(np.split(flat, np.cumsum(counts)[:-1]))
         for i in np.flatnonzero(small & (b.lens > 0)).tolist():  # fewer words than a shingle: all of them
             sets[first + i] = chunk[i].ngrams(int(b.lens[i]))
-        if may_match is not None:
+        if in_index is not None:
             h = b.ngram_hashes(ngram)
-            pos = np.flatnonzero(may_match(h))
-            pos = pos[b.remaining[pos] >= ngram]
+            pos = np.flatnonzero(b.remaining[:len(h)] >= ngram)  # positions where a whole n-gram starts
+            pos = pos[in_index(h[pos])]
             candidate[first + np.unique(b.doc[pos])] = True
     return sets, candidate
-

@@ -49,6 +49,22 @@ def test_light_paraphrase_sharing_a_13gram_is_found_and_a_full_rewrite_is_not(gs
     assert index.match_text(" ".join(words[:12])) is None  # 12 words: shorter than the 13-gram
 
 
+def test_contains_is_exact_membership(gsm8k):
+    """`contains` (the table, then a search for what passes it) equals plain set membership, for
+    hashes in the index, random ones (most pass nothing) and random ones that pass the table."""
+    import numpy as np
+
+    _, index = gsm8k
+    rng = np.random.default_rng(0)
+    inside = rng.choice(index.hashes, 5000)
+    outside = rng.integers(0, 2**63, 200_000, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+    passing = outside[index.may_match(outside)]  # false positives of the table
+    assert len(passing) > 100  # the table alone lets some through: the search must rule them out
+    probe = np.concatenate([inside, outside, passing])
+    assert np.array_equal(index.contains(probe), np.isin(probe, index.hashes))
+    assert index.contains(probe[:0]).shape == (0,)
+
+
 def test_ngram_size_is_configurable(gsm8k):
     rows, _ = gsm8k
     small = EvalIndex.load([EvalSet(name="gsm8k", path=str(GSM8K), field="question")], ngram=8)
