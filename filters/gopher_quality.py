@@ -87,7 +87,7 @@ class GopherQualityAnnotator(Annotator):
     def __init__(self, cfg, resources):
         super().__init__(cfg, resources)
         self.stop_words = stop_words_for(cfg.language)
-        self._word_values: dict[str, int] = {}
+        self._word_values: dict[str, int | tuple] = {}  # word -> its word_values, packed (summed_counts)
 
     def annotate(self, doc) -> tuple[dict[str, Any], str | None]:
         v = gopher_metrics(doc.text, self.stop_words, doc.words, self._word_values)

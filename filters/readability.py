@@ -104,7 +104,7 @@ class TextstatCounts:
                     utils.get_lang_cfg(root, "fre_syll_per_word"))
         self.syllable_threshold = int(utils.get_lang_cfg(lang, "syllable_threshold"))
         self._c, self._s, self._v = counts, selections, validations
-        self._word: dict[str, int] = {}  # whitespace-separated word -> pack_counts(*word_values(word))
+        self._word: dict[str, int | tuple] = {}  # whitespace-separated word -> its word_values, packed (summed_counts)
 
     def count_sentences(self, text: str) -> int:
         """textstat's `count_sentences` (sentences of at most two words are not counted), calling its

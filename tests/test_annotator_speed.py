@@ -16,7 +16,7 @@ from annotator_texts import varied_texts
 from conftest import REPO
 
 from filters.base import Resources
-from filters.text import WORD_RE, Doc, contains, pack_counts, unpack_counts
+from filters.text import WORD_RE, Doc, contains, pack_counts, summed_counts, unpack_counts
 
 VOCAB = REPO / "prompts" / "vocab" / "default.tsv"
 TEXTS = varied_texts(k=600, seed=1)
@@ -60,6 +60,31 @@ def test_packed_counts():
         rows = [[rng.choice([0, 1, 2, 7, 2**31, 2**40]) for _ in range(5)] for _ in range(rng.randint(0, 50))]
         want = tuple(sum(col) for col in zip(*rows)) if rows else (0,) * 5
         assert unpack_counts(sum(pack_counts(*r) for r in rows), 5) == want
+
+
+def test_summed_counts_equal_plain_sums():
+    """Narrow packing (20 bits a count) and its wide fallback: words with a count of 255, 256 or
+    far more, and documents of up to 5,000 words (the narrow sum holds below 4,096), through one
+    table kept across documents, as the annotators keep theirs."""
+    rng = random.Random(3)
+    vocab = {f"w{i}": tuple(rng.choice([0, 1, 3, 255, 256, 10_000, 2**40]) if rng.random() < 0.05 else rng.randint(0, 20)
+                            for _ in range(4)) for i in range(300)}
+    calls = []
+
+    def values(w):
+        calls.append(w)
+        return vocab[w]
+
+    table: dict = {}
+    for n in [0, 1, 5, 200, 4095, 4096, 5000] * 3:
+        for small_only in (True, False):
+            pool = [w for w, v in vocab.items() if max(v) < 256] if small_only else list(vocab)
+            words = [rng.choice(pool) for _ in range(n)]
+            want = tuple(sum(vocab[w][i] for w in words) for i in range(4))
+            assert summed_counts(words, table, values, 4) == want, (n, small_only)
+    from filters.text import _NARROW_BITS, _NARROW_VALUE, _NARROW_WORDS
+    assert (_NARROW_VALUE - 1) * (_NARROW_WORDS - 1) < 2**_NARROW_BITS  # no count carries into the next
+    assert sorted(calls) == sorted(set(calls))  # each word's values computed once
 
 
 # ---- readability -------------------------------------------------------------------------------------
