@@ -118,13 +118,18 @@ class VocabularyAnnotator(Annotator):
         """Every required word is a form of the document or a lemma of one (its own lemma may be)."""
         lem = self.lemmatizer
         forms = doc.token_set
-        try:  # every form lemmatized before (lem.lemmas(forms) would change nothing)
-            form_lemmas = set(map(lem.cache.__getitem__, forms))
-        except KeyError:
-            form_lemmas = set(map(lem.lemmas(forms).__getitem__, forms))
+        form_lemmas = None  # made only when a word is not among the forms themselves (the usual case)
 
         def have(w: str) -> bool:  # w in forms | form_lemmas
-            return w in forms or w in form_lemmas
+            nonlocal form_lemmas
+            if w in forms:
+                return True
+            if form_lemmas is None:
+                try:  # every form lemmatized before (lem.lemmas(forms) would change nothing)
+                    form_lemmas = set(map(lem.cache.__getitem__, forms))
+                except KeyError:
+                    form_lemmas = set(map(lem.lemmas(forms).__getitem__, forms))
+            return w in form_lemmas
 
         return all(have(r) or have(lem.lemmas([r])[r]) for r in required)
 
