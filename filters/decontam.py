@@ -129,16 +129,12 @@ class EvalIndex:
         """The first eval item (in eval-set order) sharing an n-gram with the document, or None."""
         if len(self.hashes) == 0 or len(doc_ngrams) == 0:
             return None
-        may = self.may_match(doc_ngrams)
-        if not may.any():
-            return None
-        doc_ngrams = doc_ngrams[may]  # every n-gram of the index is among these candidates
-        pos = np.searchsorted(self.hashes, doc_ngrams)
-        pos[pos == len(self.hashes)] = 0
-        hit = self.hashes[pos] == doc_ngrams
+        hit = self.contains(doc_ngrams)
         if not hit.any():
             return None
-        return self.items[int(self.owners[pos[hit]].min())]
+        # the index is sorted by hash, then owner: the leftmost position of a hash has its first item
+        pos = np.searchsorted(self.hashes, doc_ngrams[hit])
+        return self.items[int(self.owners[pos].min())]
 
     def match_text(self, text: str) -> tuple[str, str] | None:
         return self.match_ngrams(ngram_hashes(token_hashes(WORD_RE.findall(text.lower())), self.ngram))

@@ -257,7 +257,6 @@ def ngram_hash_py(token_list: list[str]) -> int:
 
 
 _FIELD_BITS = 64  # a count summed over one document stays far below 2^64
-_FIELD_MASK = (1 << _FIELD_BITS) - 1
 # the narrow packing `summed_counts` keeps in its tables: 20 bits a count, for words whose counts
 # are all below 2^8, summed over documents of fewer than 2^12 words (so no count carries into the
 # next: 255 * 4095 < 2^20). Fewer 30-bit digits per int make the sum about twice as fast.
