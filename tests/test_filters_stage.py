@@ -19,7 +19,6 @@ from conftest import GSM8K, REPO, run_cli
 from corpora import Corpus, raw_table
 from corpora.query import query_arrow
 from corpora.schema import RAW_SCHEMA
-from corpora.store import sha256_file
 from filters.config import FilterConfig
 from tinyschool.executors import make_executor
 from tinyschool.stages.annotate import run_annotate

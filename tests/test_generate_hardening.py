@@ -3,7 +3,6 @@ become U+FFFD, counted), and answers are cached as they arrive (a SIGKILL mid-ch
 the answers already received)."""
 import json
 import os
-import re
 import signal
 import sqlite3
 import subprocess

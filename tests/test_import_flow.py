@@ -35,7 +35,7 @@ def test_imported_corpus_through_annotate_query_curricula_and_export(tmp_path):
     docs = [story(rng) for _ in range(30)]
     docs += ["The end.", "A cat sat.", docs[0]]  # too short twice, and an exact duplicate
     src = tmp_path / "stories.txt"
-    src.write_text(f"\n<|endoftext|>\n".join(docs) + "\n<|endoftext|>\n")
+    src.write_text("\n<|endoftext|>\n".join(docs) + "\n<|endoftext|>\n")
     corpus = tmp_path / "corpus"
     r = run_cli("import", src, "--out", corpus, "--split", "sep", "--license", "CC-BY-4.0")
     assert r.returncode == 0, r.stderr

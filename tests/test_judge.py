@@ -44,7 +44,7 @@ def test_the_shipped_eval_set():
 @pytest.mark.slow
 def test_evaluate_a_trained_run_with_the_embedded_judge(tmp_path):
     make_corpus(tmp_path / "corpus")
-    res = train_run(load_experiment(exp_file(tmp_path, "exp")), "random", 1, threads=2)
+    train_run(load_experiment(exp_file(tmp_path, "exp")), "random", 1, threads=2)
     run = tmp_path / "exp" / "random" / "seed1"
     refs = tmp_path / "refs.jsonl"
     lines = (REPO / "prompts/eval/references.jsonl").read_text().splitlines()

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from corpora import Corpus
 from filters.base import Resources
 from filters.length import count_sentences
 from filters.minhash import shingle_hashes
