@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from trainers.model import PRESETS, Transformer, preset
 from trainers.tokenizer import EOT, encode_many, eot_id, load_tokenizer, train_tokenizer
@@ -152,6 +153,44 @@ def test_compiled_training_loss_matches_the_plain_one_forward_and_gradient():
     assert fast.item() == pytest.approx(plain.item(), rel=1e-5)
     for k, p in m.named_parameters():
         assert torch.allclose(p.grad, want[k], atol=1e-5, rtol=1e-4), k
+
+
+def test_linear_cross_entropy_matches_the_plain_formula_forward_and_gradient():
+    from trainers.model import linear_cross_entropy
+
+    torch.manual_seed(0)
+    h0, w0 = torch.randn(1000, 24), torch.randn(97, 24)
+    targets = torch.randint(0, 97, (1000,))
+    targets[::7] = -1  # not counted, as ignore_index=-1
+    for rows in (1, 64, 333, 1000, 4096):  # blocks that do and do not divide the rows
+        got, want = [], []
+        for fn, out in ((lambda h, w: linear_cross_entropy(h, w, targets, rows), got),
+                        (lambda h, w: F.cross_entropy(F.linear(h, w), targets, ignore_index=-1), want)):
+            h, w = h0.clone().requires_grad_(), w0.clone().requires_grad_()
+            loss = fn(h, w)
+            (loss * 3.0).backward()  # the incoming gradient scales both
+            out += [loss.detach(), h.grad, w.grad]
+        for a, b in zip(got, want):
+            assert torch.allclose(a, b, atol=1e-6, rtol=1e-5), rows
+
+
+def test_training_loss_uses_the_fused_cross_entropy_with_the_tied_embedding():
+    torch.manual_seed(0)
+    m = Transformer(preset("tiny", vocab_size=64, context=32))
+    x = torch.randint(0, 64, (4, 33))
+    y = x[:, 1:].clone()
+    y[0, :5] = -1
+    fused = m.loss(x[:, :-1], y)  # a CPU in fp32 with gradients: the fused path
+    fused.backward()
+    got = {k: p.grad.clone() for k, p in m.named_parameters()}
+    m.zero_grad(set_to_none=True)
+    plain = F.cross_entropy(m(x[:, :-1]).view(-1, 64), y.reshape(-1), ignore_index=-1)
+    plain.backward()
+    assert fused.item() == pytest.approx(plain.item(), rel=1e-6)
+    for k, p in m.named_parameters():  # the embedding's gradient: its lookups and the output layer's
+        assert torch.allclose(got[k], p.grad, atol=1e-6, rtol=1e-5), k
+    with torch.no_grad():  # evaluation: the plain formula, no gradients computed
+        assert m.loss(x[:, :-1], y).item() == pytest.approx(plain.item(), rel=1e-6)
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -108,6 +108,44 @@ class RMSNorm(nn.Module):
         return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
 
 
+class _LinearCrossEntropyFn(torch.autograd.Function):
+    """cross_entropy(h @ weight.T, targets) and both its gradients, a block of rows at a time: the
+    (rows x vocabulary) logits never exist whole, so each block's logits, log-softmax and gradient
+    stay in the CPU's cache, and the gradients need no second pass (the backward only scales them)."""
+
+    @staticmethod
+    def forward(ctx, h, weight, targets, rows):
+        counted = (targets != -1).to(h.dtype)
+        scale = (counted / counted.sum())[:, None]  # d(mean loss)/d(token loss); 0 for targets of -1
+        safe = targets.clamp(min=0)
+        dh, dw, logp_at = torch.empty_like(h), torch.zeros_like(weight), h.new_empty(h.shape[0])
+        for s in range(0, h.shape[0], rows):
+            e = min(s + rows, h.shape[0])
+            hs, r, t = h[s:e], torch.arange(e - s), safe[s:e]
+            logp = torch.log_softmax(hs @ weight.t(), 1)
+            logp_at[s:e] = logp[r, t]
+            g = logp.exp_()  # softmax; minus one at the target is the gradient of the token's loss
+            g[r, t] -= 1
+            torch.mm(g, weight, out=dh[s:e]).mul_(scale[s:e])
+            dw.addmm_(g.t(), hs * scale[s:e])
+        ctx.save_for_backward(dh, dw)
+        return -(logp_at[:, None] * scale).sum()
+
+    @staticmethod
+    def backward(ctx, grad):
+        dh, dw = ctx.saved_tensors
+        return dh * grad, dw * grad, None, None
+
+
+@torch.compiler.disable  # eager aten kernels, called from the compiled model as they are
+def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, rows: int = 512) -> torch.Tensor:
+    """F.cross_entropy(h @ weight.T, targets, ignore_index=-1) for h (N, dim), weight (vocab, dim),
+    targets (N,), with the gradients computed in the forward, `rows` rows at a time: ~10% faster
+    than the compiled plain formula at the 7M preset on a CPU (measured; README), and no
+    (N x vocab) logits kept for the backward (126 MB a step at batch 32)."""
+    return _LinearCrossEntropyFn.apply(h, weight, targets, rows)
+
+
 def rope_tables(head_dim: int, context: int, theta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """cos and sin of every (position, frequency), laid out for the "rotate half" form, and the
     (head_dim x head_dim) matrix R with x @ R = rotate_half(x) = cat(-x2, x1)."""
@@ -233,7 +271,12 @@ class Transformer(nn.Module):
         return F.linear(self.hidden(idx), self.embed.weight)  # tied output layer
 
     def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = self(idx)
+        """Mean cross-entropy of the next tokens; targets of -1 are not counted."""
+        h = self.hidden(idx)
+        if h.device.type == "cpu" and h.dtype == torch.float32 and h.requires_grad \
+                and not torch.is_autocast_enabled("cpu"):
+            return linear_cross_entropy(h.reshape(-1, h.size(-1)), self.embed.weight, targets.reshape(-1))
+        logits = F.linear(h, self.embed.weight)  # tied output layer
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
 
     @torch.no_grad()
