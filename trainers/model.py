@@ -311,7 +311,7 @@ def compile_unavailable(device: torch.device) -> str | None:
 
 def training_loss(model: Transformer, compile: bool) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """model.loss, or the same compiled by torch.compile: inductor fuses the norms, rotary
-    positions, SwiGLU and the cross-entropy into a few kernels (1.36x the eager training step of the
+    positions and SwiGLU (and, on a GPU, the cross-entropy) into a few kernels (1.36x the eager training step of the
     7M preset on 2 CPU cores, measured side by side; README). Compiled once per process and shape (a second sequence
     length makes it compile once more, for any length); the compiled C++ is cached on disk by
     torch (`TORCHINDUCTOR_CACHE_DIR`), so a new run of the same model starts faster."""
