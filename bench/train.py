@@ -14,7 +14,8 @@
    --nanogpt-compile also compiled (`ratio_vs_nanogpt_compiled`).
 
 Every measurement is taken in alternating rounds (the order swapped each round) and the best round
-of each is kept, as is the best matmul trial, so that load from other processes biases no side.
+of each is kept, as is the best matmul trial, so that load from other processes biases no side; the
+ratios are also given paired round by round (median over rounds).
 Ends with one JSON line.
 
     python bench/train.py [--steps 8] [--rounds 2] [--device cpu|cuda] [--no-compile] [--nanogpt-compile]
@@ -26,6 +27,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -227,9 +229,11 @@ def main() -> int:
         torch.manual_seed(1)
         gpt_params = sum(p.numel() for p in NanoGPT(prep.vocab_size, 288, 6, 6, 256).parameters())
         best: dict[str, float] = {}
+        rounds: dict[str, list[float]] = {}
 
         def record(name: str, tps: float) -> None:
             best[name] = max(best.get(name, 0.0), tps)
+            rounds.setdefault(name, []).append(tps)
             print(f"round {r + 1}: {name:<28} {tps:>9,.0f} tokens/s", flush=True)
 
         def plain():
@@ -267,6 +271,12 @@ def main() -> int:
            "threads": args.threads, "batch": args.batch, "steps": args.steps, "load_average": round(os.getloadavg()[0], 1)}
     if "nanoGPT GPT compiled" in best:
         res["ratio_vs_nanogpt_compiled"] = round(ours / best["nanoGPT GPT compiled"], 3)
+    # the same ratios paired round by round (each side against the other's measurement of the same
+    # round), median over rounds: less moved by the host's speed drifting between rounds
+    for key, other in (("ratio_vs_nanogpt_paired_median", "nanoGPT GPT, plain loop"), ("trainer_over_plain_paired_median", "plain loop")):
+        res[key] = round(statistics.median(a / b for a, b in zip(rounds["tinyschool train"], rounds[other])), 3)
+    print(f"paired round by round, median: / nanoGPT {res['ratio_vs_nanogpt_paired_median']:.2f}, "
+          f"/ plain loop {res['trainer_over_plain_paired_median']:.3f}")
     print(json.dumps(res))
     return 0
 
