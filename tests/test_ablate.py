@@ -4,6 +4,7 @@ import random
 import duckdb
 import pyarrow as pa
 import pytest
+import torch
 
 from conftest import run_cli
 from corpora import Corpus
@@ -119,6 +120,20 @@ def test_bad_experiment_files_name_the_key(tmp_path):
     assert r.returncode == 2 and "nowhere" in r.stderr and "not a corpus" in r.stderr
 
 
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_a_cuda_device_without_cuda_is_one_clear_line(tmp_path):
+    make_corpus(tmp_path / "corpus", n=40)
+    exp = tmp_path / "abl.toml"
+    exp.write_text(EXP.format(corpus=tmp_path / "corpus", out=tmp_path / "runs", scorer="length")
+                   .replace("[train]", "[train]\ndevice = 'cuda'", 1))
+    r = run_cli("ablate", exp, timeout=120)
+    assert r.returncode == 2
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "train.device = 'cuda'" in err[0] and "no CUDA device" in err[0]
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("checkpoint.pt"))
+
+
 def test_report_statistics_and_verdicts():
     import math
     import statistics
@@ -183,6 +198,8 @@ def test_a_diverged_run_is_reported_and_left_out_of_the_statistics(tmp_path):
 
 
 def test_plan_splits_small_models_over_the_cores_and_gives_large_ones_all_threads(monkeypatch):
+    import torch
+
     from trainers.ablate import plan
     from trainers.config import Experiment
 
@@ -197,3 +214,10 @@ def test_plan_splits_small_models_over_the_cores_and_gives_large_ones_all_thread
     assert plan(big, workers=2)[1:] == (2, 2)  # an explicit choice wins
     assert plan(Experiment.model_validate({**base, "model": {"preset": "7m"}, "workers": 4}))[1:] == (4, 1)
     assert len(plan(tiny)[0]) == 6
+    # on a GPU (no GPU here: the device as `auto` would resolve it on a machine with one) one run at a
+    # time, whatever the size, unless asked otherwise
+    monkeypatch.setattr("trainers.ablate.resolve_device", lambda name: torch.device("cuda" if name == "auto" else name))
+    assert plan(tiny)[1:] == (1, 4)
+    assert plan(tiny, workers=2)[1:] == (2, 2)
+    cpu = Experiment.model_validate({**base, "model": {"preset": "tiny"}, "train": {"device": "cpu"}})
+    assert plan(cpu)[1:] == (4, 1)

@@ -13,7 +13,7 @@ from trainers.heldout import heldout_warning
 from trainers.model import Transformer
 from trainers.prepare import load_prepared
 from trainers.report import write_report
-from trainers.train import _fingerprint, finished, model_config, prepare_experiment, run_dir, train_run
+from trainers.train import _fingerprint, finished, model_config, prepare_experiment, resolve_device, run_dir, train_run
 
 
 def _run_one(job: tuple[dict, str, int, int]) -> dict:
@@ -33,14 +33,16 @@ SPLIT_BELOW_FLOPS_PER_TOKEN = 60e6
 
 def plan(exp: Experiment, workers: int | None = None) -> tuple[list[tuple[str, int]], int, int]:
     """(runs, runs at a time, torch threads per run). `workers` (or the experiment's `workers`)
-    fixes the runs at a time; otherwise one per core for models under SPLIT_BELOW_FLOPS_PER_TOKEN
-    (as measured faster there), else one at a time with all cores' threads."""
+    fixes the runs at a time; otherwise, on a GPU one at a time (each process would hold its own
+    CUDA context and the runs would queue on the one device), on a CPU one per core for models under
+    SPLIT_BELOW_FLOPS_PER_TOKEN (as measured faster there), else one at a time with all cores' threads."""
     jobs = [(c.name, s) for c in exp.curricula for s in exp.seeds]
     cores = os.cpu_count() or 1
     if not (workers or exp.workers):
         with torch.device("meta"):  # shapes only: no memory, no initialisation
             flops = Transformer(model_config(exp, exp.tokenizer.vocab_size)).flops_per_token()
-        workers = cores if flops < SPLIT_BELOW_FLOPS_PER_TOKEN else 1
+        on_gpu = resolve_device(exp.train.device).type == "cuda"
+        workers = cores if flops < SPLIT_BELOW_FLOPS_PER_TOKEN and not on_gpu else 1
     w = max(1, min(workers or exp.workers, len(jobs), cores))
     return jobs, w, max(1, cores // w)
 

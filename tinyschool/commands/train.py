@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("experiment", help="experiment TOML file")
     p.add_argument("--out", help="experiment folder (overrides `out`)")
     p.add_argument("--corpus", help="corpus folder (overrides `corpus`)")
-    p.add_argument("--workers", type=int, help="runs at a time (default: the experiment's, else one per core for small models and one with all threads for large ones)")
+    p.add_argument("--workers", type=int, help="runs at a time (default: the experiment's, else one per core for small models on a CPU, one with all threads for large ones and on a GPU)")
     add_executor_args(p)
     p.set_defaults(func=cmd_ablate)
 

@@ -84,7 +84,7 @@ def print_runs(results) -> None:
 def run_ablation_stage(exp, executor, workers=None) -> dict:
     """The ablation with a progress bar and the summary tables, then the probes and the judge (when
     configured), each adding its section to report.md."""
-    jobs, _, _ = plan(exp, workers)
+    jobs, _, _ = guard(lambda: plan(exp, workers))
     with progress_bar() as progress, executor.session():
         task = progress.add_task(f"ablate {exp.name}", total=len(jobs))
         rep = guard(lambda: run_ablation(exp, executor, workers, log=console.print,
