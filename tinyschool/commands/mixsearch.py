@@ -11,7 +11,7 @@ def register(sub) -> None:
     p = sub.add_parser("mixsearch", help="train proxy models on random mixtures, fit a regression, pick and validate the best mixture")
     p.add_argument("experiment", help="experiment TOML file with a [mixsearch] table")
     p.add_argument("--out", help="experiment folder (overrides `out`)")
-    p.add_argument("--workers", type=int, help="runs at a time (default: the experiment's, else one per core)")
+    p.add_argument("--workers", type=int, help="runs at a time (default: the experiment's, else as `ablate` plans them: one per core for small models on a CPU, one at a time on a GPU)")
     p.add_argument("--proxies", type=int, help="number of proxy runs (overrides mixsearch.proxies)")
     p.add_argument("--no-validate", action="store_true", help="skip training the winner at the validation preset")
     add_executor_args(p)

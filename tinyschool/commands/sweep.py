@@ -12,7 +12,7 @@ def register(sub) -> None:
                                      "context) and fit the scaling law")
     p.add_argument("experiment", help="experiment TOML file with a [sweep] table")
     p.add_argument("--out", help="experiment folder (overrides `out`)")
-    p.add_argument("--workers", type=int, help="runs at a time (default: the experiment's, else one per core)")
+    p.add_argument("--workers", type=int, help="runs at a time (default: the experiment's, else as `ablate` plans them: one per core for small models on a CPU, one at a time on a GPU)")
     add_executor_args(p)
     p.set_defaults(func=cmd_sweep)
 
