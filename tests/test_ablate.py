@@ -120,7 +120,6 @@ def test_bad_experiment_files_name_the_key(tmp_path):
     assert r.returncode == 2 and "nowhere" in r.stderr and "not a corpus" in r.stderr
 
 
-
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
 def test_a_cuda_device_without_cuda_is_one_clear_line(tmp_path):
     make_corpus(tmp_path / "corpus", n=40)
@@ -198,8 +197,6 @@ def test_a_diverged_run_is_reported_and_left_out_of_the_statistics(tmp_path):
 
 
 def test_plan_splits_small_models_over_the_cores_and_gives_large_ones_all_threads(monkeypatch):
-    import torch
-
     from trainers.ablate import plan
     from trainers.config import Experiment
 
