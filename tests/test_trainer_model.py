@@ -155,6 +155,38 @@ def test_compiled_training_loss_matches_the_plain_one_forward_and_gradient():
         assert torch.allclose(p.grad, want[k], atol=1e-5, rtol=1e-4), k
 
 
+def test_cpu_linear_matches_f_linear_forward_and_gradient():
+    from trainers.model import cpu_linear, matmul_t
+
+    torch.manual_seed(0)
+    x0, w0 = torch.randn(3, 50, 40), torch.randn(70, 40)
+    assert torch.allclose(matmul_t(x0[0], w0), x0[0] @ w0.t(), atol=1e-5)
+    got, want = [], []
+    for fn, out in ((cpu_linear, got), (F.linear, want)):
+        x, w = x0.clone().requires_grad_(), w0.clone().requires_grad_()
+        y = fn(x, w)
+        (y * torch.linspace(-1, 1, 70)).sum().backward()
+        out += [y.detach(), x.grad, w.grad]
+    for a, b in zip(got, want):
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-4, rtol=1e-5)
+    torch.library.opcheck(cpu_linear, (x0, w0))  # its fake (shape) function and autograd registration
+
+
+def test_compiled_linear_layers_go_through_cpu_linear():
+    graphs = []
+
+    def keep(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    m = Transformer(preset("tiny", vocab_size=64, context=32))
+    x = torch.randint(0, 64, (2, 33))
+    torch.compile(m.loss, backend=keep)(x[:, :-1], x[:, 1:]).backward()
+    targets = [str(n.target) for g in graphs for n in g.graph.nodes if n.op == "call_function"]
+    assert targets.count("tinyschool.cpu_linear.default") == 4 * m.cfg.n_layers  # wqkv, wo, w13, w2 per layer
+    assert not any("linear" in t and "cpu_linear" not in t for t in targets)
+
+
 def test_linear_cross_entropy_matches_the_plain_formula_forward_and_gradient():
     from trainers.model import linear_cross_entropy
 
