@@ -149,7 +149,7 @@ def _cpu_linear_setup(ctx, inputs, output):
 
 def _cpu_linear_backward(ctx, g):
     x, w = ctx.saved_tensors
-    dx = cpu_linear(g, w.t().contiguous())  # g @ w
+    dx = cpu_linear(g, w.t())  # g @ w (matmul_t makes w.t() contiguous)
     dw = g.reshape(-1, g.shape[-1]).t() @ x.reshape(-1, x.shape[-1])
     return dx, dw
 
