@@ -14,6 +14,10 @@ from openai_server import REFUSAL, server_fixture, window_counts
 
 server = server_fixture()
 JITTER = 0.3  # seconds between a request leaving the client and the server logging it, at most (loaded CI)
+# the client's timeout: generous, so that a fault-free answer on a loaded 2-core CI machine never times out (a 1 s
+# timeout once did, in the clean pass below); a "hang" fault sleeps twice as long, so it always times out
+TIMEOUT = 3.0
+HANG = 2 * TIMEOUT
 
 
 def reqs(n, max_tokens=8, **kw):
@@ -22,7 +26,7 @@ def reqs(n, max_tokens=8, **kw):
 
 
 def backend(server, **kw):
-    opts = dict(model="tiny-test", base_url=server.url, concurrency=6, max_retries=3, timeout_s=1.0, backoff_s=0.05,
+    opts = dict(model="tiny-test", base_url=server.url, concurrency=6, max_retries=3, timeout_s=TIMEOUT, backoff_s=0.05,
                 backoff_max_s=0.2)
     opts.update(kw)
     return OpenAIBackend(**opts)
@@ -39,20 +43,20 @@ def test_every_fault_is_handled_and_nothing_is_lost(server, http):
     server.reset()
     b = backend(server, http=http)
     clean = b.generate(requests)
-    assert all(c.ok and c.retries == 0 for c in clean)
+    assert all(c.ok and c.retries == 0 for c in clean), [(c.id, c.retries, c.error) for c in clean if c.retries or not c.ok]
 
     server.reset(faults=[
         {"match": "item-1 ", "fault": "429", "times": 1, "retry_after": 1},
         {"match": "item-2 ", "fault": "500", "times": 2},
         {"match": "item-3 ", "fault": "503", "times": 1},
         {"match": "item-4 ", "fault": "reset", "times": 1},
-        {"match": "item-5 ", "fault": "hang", "times": 1, "seconds": 2.5},
+        {"match": "item-5 ", "fault": "hang", "times": 1, "seconds": HANG},
         {"match": "item-6 ", "fault": "truncated", "times": 1},
         {"match": "item-7 ", "fault": "empty"},
         {"match": "item-8 ", "fault": "refusal"},
         {"match": "item-9 ", "fault": "500"},
         {"match": "item-10 ", "fault": "reset"},
-        {"match": "item-11 ", "fault": "hang", "seconds": 1.5},
+        {"match": "item-11 ", "fault": "hang", "seconds": HANG},
         {"match": "item-12 ", "fault": "429", "retry_after": 0},
         {"match": "item-13 ", "fault": "truncated"},
     ])
