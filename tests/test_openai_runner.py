@@ -17,7 +17,7 @@ server = server_fixture()
 
 
 def config(server, **backend):
-    b = dict(name="openai", model="tiny-test", base_url=server.url, concurrency=4, max_retries=0, timeout_s=2,
+    b = dict(name="openai", model="tiny-test", base_url=server.url, concurrency=4, max_retries=0, timeout_s=10,
              backoff_s=0.05)
     b.update(backend)
     return GenerationConfig(template="tinystories", vocabulary="default", count=12, seed=7, shard_size=4,
