@@ -335,19 +335,6 @@ def server_fixture():
     return server
 
 
-def window_counts(times: list[float], weights: list[float], window: float) -> float:
-    """The largest total weight of log entries starting within any `window` seconds."""
-    pairs = sorted(zip(times, weights))
-    best, j, total = 0.0, 0, 0.0
-    for i, (t, w) in enumerate(pairs):
-        total += w
-        while pairs[j][0] < t - window:
-            total -= pairs[j][1]
-            j += 1
-        best = max(best, total)
-    return best
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=0)

@@ -10,7 +10,7 @@ from generators.base import BackendError, Request, Sampling
 from generators.openai_backend import OpenAIBackend, parse_retry_after, render_plain
 from generators.registry import make_backend
 from generators.structured import resolve_schema
-from openai_server import REFUSAL, server_fixture, window_counts
+from openai_server import REFUSAL, server_fixture
 
 server = server_fixture()
 JITTER = 0.3  # seconds between a request leaving the client and the server logging it, at most (loaded CI)
@@ -139,16 +139,19 @@ def test_rpm_limit_is_honoured(server):
     assert all(c.ok for c in got) and len(log) == 60
     times = [e["t"] for e in log]
     rate, burst = rpm / 60, rpm / 60
-    # the bucket bounds send times; arrival times at the server also carry connection set-up jitter (JITTER)
-    for window in (0.25, 0.5, 1.0):
-        assert window_counts(times, [1] * len(times), window) <= burst + rate * (window + JITTER) + 1
-    # without the limit the 60 requests arrive at once, far above the bound
+    # The server stamps a request when its (single-threaded) loop reads it, so a stall of the server
+    # process on a loaded machine can bunch arrivals into one instant (a window count would then read
+    # above the limit): judge the limit by the span of the whole run, which a stall cannot shorten.
+    # Sending 60 requests at `rate` per second after an initial `burst` takes at least this long.
+    least = (len(times) - burst - 1) / rate - JITTER
+    assert max(times) - min(times) >= least
+    # without the limit the 60 requests arrive at once, far sooner
     server.reset()
     b = backend(server, concurrency=64)
     b.generate(reqs(60))
     b.close()
     fast = [e["t"] for e in server.stats()["log"]]
-    assert window_counts(fast, [1] * 60, 0.5) > burst + rate * (0.5 + JITTER) + 1
+    assert len(fast) == 60 and max(fast) - min(fast) < least
 
 
 @pytest.mark.slow
