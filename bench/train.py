@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from corpora import Corpus  # noqa: E402
 from trainers.config import Experiment  # noqa: E402
-from trainers.model import Transformer, compile_unavailable, matmul_t, preset  # noqa: E402
+from trainers.model import Transformer, compile_unavailable, keep_freed_memory, matmul_t, preset  # noqa: E402
 from trainers.prepare import prepare  # noqa: E402
 from trainers.train import build_scheduler, model_config, resolve_device, train_run  # noqa: E402
 
@@ -157,6 +157,7 @@ def plain_loop(model: nn.Module, batches, device, dtype: str, compile: bool = Fa
 def _steps_per_s(preset_name: str, threads: int, steps: int, batch: int, seed: int) -> float:
     """One worker of the ablation measurement: eager training tokens/s of a preset at `threads`."""
     torch.set_num_threads(threads)
+    keep_freed_memory()  # as every training run does (trainers/train.py)
     torch.manual_seed(seed)
     model = Transformer(preset(preset_name, vocab_size=4096 if preset_name == "7m" else 512))
     T = model.cfg.context
@@ -205,6 +206,7 @@ def main() -> int:
         print(json.dumps({"metric": "ablate_plan", "cores": os.cpu_count(), "load_average": round(os.getloadavg()[0], 1), **res}))
         return 0
     torch.set_num_threads(args.threads)
+    memory = keep_freed_memory()  # process-wide, as every training run does: all sides below get it
     device = resolve_device(args.device)
     dtype = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
     why = compile_unavailable(device) if args.compile else None
@@ -212,7 +214,7 @@ def main() -> int:
         print(why)
     compile = args.compile and why is None
     print(f"device {device}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, {dtype}, "
-          f"compile {compile}, load average {os.getloadavg()[0]:.1f}", flush=True)
+          f"compile {compile}, freed memory kept {memory}, load average {os.getloadavg()[0]:.1f}", flush=True)
     peak_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
     peak_n = 8192 if device.type == "cuda" else 2048
     peaks = matmul_peaks(device, peak_dtype, peak_n)

@@ -380,3 +380,24 @@ def training_loss(model: Transformer, compile: bool) -> Callable[[torch.Tensor, 
     length makes it compile once more, for any length); the compiled C++ is cached on disk by
     torch (`TORCHINDUCTOR_CACHE_DIR`), so a new run of the same model starts faster."""
     return torch.compile(model.loss) if compile else model.loss
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's allocator to keep freed memory for reuse instead of handing it back to the
+    system: a training step frees and re-allocates the same large activations every step, and by
+    default blocks over 32 MB (and a heap top over 64 MB) go back to the kernel and come back as
+    fresh pages, each one a page fault and a zeroing. On the 7M preset's CPU step that is ~20,000
+    page faults a step; kept, ~600, and the step ~2-5% faster (paired medians 0.98 and 0.95 over 8
+    and 12 alternating rounds; README). Process-wide and affects speed only, never a number. Returns
+    whether it took effect (glibc on Linux; elsewhere it does nothing)."""
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # <malloc.h>
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)) and bool(libc.mallopt(M_TRIM_THRESHOLD, (1 << 31) - 1))

@@ -34,7 +34,7 @@ import torch
 
 from trainers.config import CurriculumConfig, Experiment, TrainConfig
 from trainers.evaluate import HeldOut, autocast_for, doc_losses, token_bytes
-from trainers.model import ModelConfig, Transformer, compile_unavailable, preset, training_loss
+from trainers.model import ModelConfig, Transformer, compile_unavailable, keep_freed_memory, preset, training_loss
 from trainers.prepare import Prepared, prepare
 from trainers.sample import sample_texts
 from trainers.tokenizer import load_tokenizer
@@ -248,6 +248,7 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     seed = exp.seeds[0] if seed is None else seed
     cfg = exp.train
     torch.set_num_threads(threads or cfg.threads or os.cpu_count() or 1)
+    keep_freed_memory()
     device = resolve_device(cfg.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # what is not under bf16 autocast: TF32 matmuls
@@ -379,6 +380,7 @@ def reference_doc_loss(exp: Experiment, prep: Prepared) -> Callable[[str], np.nd
     it, by source name."""
     cfg = exp.train
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    keep_freed_memory()
     device = resolve_device(cfg.device)
     mcfg = model_config(exp, prep.vocab_size, preset_name=exp.reference.preset)
     mcfg = replace(mcfg, context=min(mcfg.context, exp.train.context or mcfg.context))
