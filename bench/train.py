@@ -154,36 +154,37 @@ def plain_loop(model: nn.Module, batches, device, dtype: str, compile: bool = Fa
     return sum(x.numel() for x, _ in batches[1:]) / (time.perf_counter() - t)
 
 
-def _steps_per_s(preset_name: str, threads: int, steps: int, batch: int, seed: int) -> float:
-    """One worker of the ablation measurement: eager training tokens/s of a preset at `threads`."""
+def _steps_per_s(preset_name: str, threads: int, steps: int, batch: int, seed: int, compile: bool = False) -> float:
+    """One worker of the ablation measurement: training tokens/s of a preset at `threads` (eager,
+    or compiled as a long run's `compile = "auto"` does)."""
     torch.set_num_threads(threads)
     keep_freed_memory()  # as every training run does (trainers/train.py)
     torch.manual_seed(seed)
     model = Transformer(preset(preset_name, vocab_size=4096 if preset_name == "7m" else 512))
     T = model.cfg.context
     batches = [torch.randint(0, model.cfg.vocab_size, (batch, T + 1)) for _ in range(steps + 1)]
-    return plain_loop(model, [(b[:, :-1], b[:, 1:]) for b in batches], torch.device("cpu"), "float32")
+    return plain_loop(model, [(b[:, :-1], b[:, 1:]) for b in batches], torch.device("cpu"), "float32", compile)
 
 
-def ablate_plan(steps: int, rounds: int) -> dict:
+def ablate_plan(steps: int, rounds: int, presets: tuple[str, ...] = ("tiny", "7m"), compile: bool = False) -> dict:
     """Aggregate training throughput of an ablation on this machine: one run at a time with all
     cores' threads, against one run per core with one thread each (processes, as `ablate` runs them)."""
     cores = os.cpu_count() or 1
     out = {}
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=cores, mp_context=ctx) as pool:
-        for name, batch in (("tiny", 16), ("7m", 32)):
+        for name, batch in ((p, {"tiny": 16}.get(p, 32)) for p in presets):
             serial = split = 0.0
             for r in range(rounds):
                 for mode in (("serial", "split") if r % 2 == 0 else ("split", "serial")):
                     if mode == "serial":
-                        serial = max(serial, pool.submit(_steps_per_s, name, cores, steps, batch, r).result())
+                        serial = max(serial, pool.submit(_steps_per_s, name, cores, steps, batch, r, compile).result())
                     else:
-                        futs = [pool.submit(_steps_per_s, name, 1, steps, batch, r * cores + i) for i in range(cores)]
+                        futs = [pool.submit(_steps_per_s, name, 1, steps, batch, r * cores + i, compile) for i in range(cores)]
                         split = max(split, sum(f.result() for f in futs))
             out[name] = {"one_at_a_time_tokens_per_s": round(serial, 1), "split_tokens_per_s": round(split, 1),
                          "split_over_one_at_a_time": round(split / serial, 3)}
-            print(f"{name}: one run at a time with {cores} threads {serial:,.0f} tokens/s; {cores} runs with 1 thread "
+            print(f"{name}{' compiled' if compile else ''}: one run at a time with {cores} threads {serial:,.0f} tokens/s; {cores} runs with 1 thread "
                   f"{split:,.0f} tokens/s together ({split / serial:.2f}x)", flush=True)
     return out
 
@@ -200,10 +201,12 @@ def main() -> int:
     ap.add_argument("--nanogpt-compile", action="store_true", help="also measure nanoGPT's GPT compiled")
     ap.add_argument("--ablate-plan", action="store_true", help="only measure one run at a time against one run per core "
                     "(tiny and 7m presets, eager), the rule trainers.ablate.plan encodes")
+    ap.add_argument("--plan-presets", default="tiny,7m", help="with --ablate-plan: the presets to measure")
+    ap.add_argument("--plan-compile", action="store_true", help="with --ablate-plan: compile the step, as long runs do")
     args = ap.parse_args()
     if args.ablate_plan:
-        res = ablate_plan(args.steps, args.rounds)
-        print(json.dumps({"metric": "ablate_plan", "cores": os.cpu_count(), "load_average": round(os.getloadavg()[0], 1), **res}))
+        res = ablate_plan(args.steps, args.rounds, tuple(args.plan_presets.split(",")), args.plan_compile)
+        print(json.dumps({"metric": "ablate_plan", "cores": os.cpu_count(), "compile": args.plan_compile, "load_average": round(os.getloadavg()[0], 1), **res}))
         return 0
     torch.set_num_threads(args.threads)
     memory = keep_freed_memory()  # process-wide, as every training run does: all sides below get it
