@@ -1,7 +1,12 @@
+import platform
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import REPO
 from trainers.model import PRESETS, Transformer, preset
 from trainers.tokenizer import EOT, encode_many, eot_id, load_tokenizer, train_tokenizer
 
@@ -233,7 +238,8 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 
 
 KEEP_MEMORY_PROBE = """
-import resource, sys, torch
+import resource
+import torch
 from trainers.model import keep_freed_memory
 def faults(n=6):  # page faults of a training-step-like pattern: a 64 MB activation made, used, freed
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -249,14 +255,9 @@ print(kept, before, faults())
 """
 
 
-@pytest.mark.skipif(not (__import__("platform").system() == "Linux" and __import__("platform").libc_ver()[0] == "glibc"),
+@pytest.mark.skipif(not (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"),
                     reason="keep_freed_memory acts on glibc's allocator only")
 def test_keep_freed_memory_stops_the_page_faults_of_reallocated_activations():
-    import subprocess
-    import sys
-
-    from conftest import REPO
-
     r = subprocess.run([sys.executable, "-c", KEEP_MEMORY_PROBE], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     kept, before, after = r.stdout.split()
