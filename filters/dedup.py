@@ -29,18 +29,22 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.integrate import quad
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from filters.text import mix64
 
+# scipy is imported where it is used: scipy.integrate alone is ~1 s of the start of every command
+# and cleaning worker that imports this module
+
 
 def _fp(threshold: float, b: int, r: int) -> float:
+    from scipy.integrate import quad
+
     return quad(lambda s: 1 - (1 - s ** r) ** b, 0.0, threshold)[0]
 
 
 def _fn(threshold: float, b: int, r: int) -> float:
+    from scipy.integrate import quad
+
     return quad(lambda s: 1 - (1 - (1 - s ** r) ** b), threshold, 1.0)[0]
 
 
@@ -180,6 +184,9 @@ def verify_pairs(pairs: np.ndarray, sig_j: np.ndarray, sig_i: np.ndarray, bands:
 def components(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Connected components of an edge list: (nodes, roots), both sorted by node; a node's root is
     the smallest index in its component. Nodes in no edge are in no cluster and not returned."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     if len(edges) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     nodes = np.unique(edges.ravel())

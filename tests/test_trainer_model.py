@@ -193,7 +193,10 @@ def test_compiled_linear_layers_go_through_cpu_linear():
     torch.compile(m.loss, backend=keep)(x[:, :-1], x[:, 1:]).backward()
     targets = [str(n.target) for g in graphs for n in g.graph.nodes if n.op == "call_function"]
     assert targets.count("tinyschool.cpu_linear.default") == 4 * m.cfg.n_layers  # wqkv, wo, w13, w2 per layer
-    assert not any("linear" in t and "cpu_linear" not in t for t in targets)
+    # the output layer is the fused cross-entropy, an op of the same graph (no graph break around it)
+    assert targets.count("tinyschool.linear_cross_entropy.default") == 1 and len(graphs) == 1
+    assert not any("linear" in t and t not in ("tinyschool.cpu_linear.default", "tinyschool.linear_cross_entropy.default")
+                   for t in targets)
 
 
 def test_linear_cross_entropy_matches_the_plain_formula_forward_and_gradient():

@@ -11,17 +11,20 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import stats as sst
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import LinearRegression
-from sklearn.model_selection import KFold
+
+# scikit-learn and scipy.stats are imported where they are used: together 2-3 s of the start of every
+# command that imports this module otherwise
 
 
 def _linear(seed: int):
+    from sklearn.linear_model import LinearRegression
+
     return LinearRegression()
 
 
 def _gbm(seed: int):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
     return HistGradientBoostingRegressor(learning_rate=0.05, max_iter=300, max_leaf_nodes=8, min_samples_leaf=3,
                                          l2_regularization=1e-3, random_state=seed)
 
@@ -43,6 +46,9 @@ class Fit:
 
 def cross_validate(name: str, X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> Fit:
     """K-fold out-of-fold predictions (shuffled folds, seeded), their rho and MAE, and the model refit on all."""
+    from scipy import stats as sst
+    from sklearn.model_selection import KFold
+
     make = REGRESSORS[name]
     k = max(2, min(folds, len(y)))
     oof = np.empty(len(y))

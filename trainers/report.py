@@ -13,7 +13,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from scipy import stats as sst
 
 from trainers.config import Experiment
 from trainers.prepare import bucket_names
@@ -39,6 +38,8 @@ def summarize(values: list[float]) -> dict:
     n = len(a)
     mean = float(a.mean()) if n else math.nan
     std = float(a.std(ddof=1)) if n > 1 else math.nan
+    from scipy import stats as sst  # here, not at the top: 1-2 s of every command's start otherwise
+
     half = float(sst.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else math.nan
     return {"n": n, "mean": mean, "std": std, "lo": mean - half, "hi": mean + half}
 
@@ -50,6 +51,8 @@ def verdict(cur: list[float], base: list[float]) -> tuple[str, float]:
     if np.std(cur) == 0 and np.std(base) == 0:
         return ("no significant difference" if np.mean(cur) == np.mean(base) else
                 ("better" if np.mean(cur) < np.mean(base) else "worse")), math.nan
+    from scipy import stats as sst
+
     p = float(sst.ttest_ind(cur, base, equal_var=False).pvalue)
     if p < ALPHA:
         return ("better" if np.mean(cur) < np.mean(base) else "worse"), p

@@ -11,18 +11,22 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
-from scipy.special import logsumexp
+
+# scipy (~1 s to import) is imported where it is used
 
 PARAMS = ("E", "A", "alpha", "B", "beta")
 
 
 def _log_pred(theta: np.ndarray, logN: np.ndarray, logD: np.ndarray) -> np.ndarray:
+    from scipy.special import logsumexp
+
     a, alpha, b, beta, e = theta
     return logsumexp(np.stack([a - alpha * logN, b - beta * logD, np.full_like(logN, e)]), axis=0)
 
 
 def _jac(theta: np.ndarray, logN: np.ndarray, logD: np.ndarray) -> np.ndarray:
+    from scipy.special import logsumexp
+
     a, alpha, b, beta, e = theta
     z = np.stack([a - alpha * logN, b - beta * logD, np.full_like(logN, e)])
     s = np.exp(z - logsumexp(z, axis=0))  # softmax: d LSE / d z
@@ -30,6 +34,8 @@ def _jac(theta: np.ndarray, logN: np.ndarray, logD: np.ndarray) -> np.ndarray:
 
 
 def _solve(theta0: np.ndarray, logN: np.ndarray, logD: np.ndarray, logL: np.ndarray):
+    from scipy.optimize import least_squares
+
     return least_squares(lambda t: _log_pred(t, logN, logD) - logL, theta0, jac=lambda t: _jac(t, logN, logD),
                          loss="huber", f_scale=1e-3, bounds=([-20, 0, -20, 0, -10], [60, 3, 60, 3, 10]), method="trf",
                          max_nfev=200)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from tinyschool.stages.ablate import add_executor_args, guard, load, print_runs, run_ablation_stage, training_executor
 from tinyschool.ui import console, progress_bar
-from trainers.train import prepare_experiment, train_run
+from trainers.train import prepare_experiment, resolve_device, train_run
 
 
 def register(sub) -> None:
@@ -27,6 +27,7 @@ def register(sub) -> None:
 
 def cmd_train(args) -> int:
     exp = load(args.experiment, out=args.out, corpus=args.corpus)
+    guard(lambda: resolve_device(exp.train.device))  # before the data is prepared: a missing GPU is a quick one-line error
     prep = guard(lambda: prepare_experiment(exp, log=console.print))
     cur = exp.curriculum(args.curriculum) if args.curriculum else exp.curricula[0]
     with progress_bar() as progress:
@@ -40,5 +41,7 @@ def cmd_train(args) -> int:
 
 def cmd_ablate(args) -> int:
     exp = load(args.experiment, out=args.out, corpus=args.corpus)
+    if args.executor == "local":  # a Ray cluster may have the GPU this machine lacks
+        guard(lambda: resolve_device(exp.train.device))
     run_ablation_stage(exp, training_executor(args.executor, args.address, args.workers), args.workers)
     return 0
