@@ -46,3 +46,25 @@ def test_cleaning_workers_load_neither_torch_nor_nltk():
     assert got["present"] is True and got["oov_words"] == ["tom"]
     assert got["torch_works"] == 3.0  # torch imports normally afterwards
     assert got["thinc_has_torch"] is False  # thinc recorded no torch (its PyTorch layers are unused here)
+
+
+COMMANDS = r"""
+import importlib, json, sys
+for m in ("annotate", "evaluate", "generate", "io", "mixsearch", "probe", "query", "run", "sweep", "train",
+          "transform", "vocab"):
+    importlib.import_module("tinyschool.commands." + m)
+heavy = ("torch._dynamo", "scipy.stats", "scipy.optimize", "scipy.integrate", "sklearn", "transformers", "spacy",
+         "matplotlib", "ray")
+print(json.dumps({m: m in sys.modules for m in heavy}))
+"""
+
+
+def test_commands_start_without_the_libraries_they_use_only_when_running():
+    """Every command module imports without torch._dynamo (the fused cross-entropy is a custom op, not
+    a torch.compiler.disable), SciPy's stats/optimize/integrate, scikit-learn, transformers, spaCy,
+    matplotlib or Ray: each is seconds of the start of every command, and of every training worker,
+    that never uses it. They are imported where they are used."""
+    out = subprocess.run([sys.executable, "-c", COMMANDS], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not any(loaded.values()), loaded
