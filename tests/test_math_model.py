@@ -11,7 +11,7 @@ from generators.config import GenerationConfig
 from generators.math_parse import postprocess
 from tinyschool.stages.generate import run_generation
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # serial: run alone (scripts/test.sh): sandboxed solutions under a wall-clock limit
 
 
 class _Shared:

@@ -14,6 +14,8 @@ from generators.runner import build_plan
 from generators.templates import TemplateError, load_template
 from tinyschool.recipe import load_recipe
 
+pytestmark = pytest.mark.serial  # run alone (scripts/test.sh): sandboxed solutions under a wall-clock limit
+
 REPO = Path(__file__).resolve().parents[1]
 GSM8K = REPO.parent / "shared" / "data" / "gsm8k" / "train.jsonl"
 RECIPE = REPO / "prompts" / "recipes" / "tinygsm_demo.toml"

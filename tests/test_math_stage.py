@@ -16,6 +16,8 @@ from tinyschool.stages.annotate import run_annotate
 from generators.math_parse import to_document
 from tinyschool.recipe import load_recipe
 
+pytestmark = pytest.mark.serial  # run alone (scripts/test.sh): sandboxed solutions under a wall-clock limit
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "prompts" / "recipes" / "tinygsm_demo.toml"
 GSM8K = REPO.parent / "shared" / "data" / "gsm8k" / "train.jsonl"

@@ -17,6 +17,8 @@ from filters.text import Doc
 from generators.math_parse import to_document
 from tinyschool.recipe import load_recipe
 
+pytestmark = pytest.mark.serial  # run alone (scripts/test.sh): sandboxed solutions under a 1 s wall-clock limit
+
 REPO = Path(__file__).resolve().parents[1]
 GSM8K = REPO.parent / "shared" / "data" / "gsm8k" / "train.jsonl"
 RECIPE = REPO / "prompts" / "recipes" / "tinygsm_demo.toml"

@@ -12,6 +12,8 @@ from generators.registry import make_backend
 from generators.structured import resolve_schema
 from openai_server import REFUSAL, server_fixture
 
+pytestmark = pytest.mark.serial  # run alone (scripts/test.sh): client timeouts and request-rate spans measured on the wall clock
+
 server = server_fixture()
 JITTER = 0.3  # seconds between a request leaving the client and the server logging it, at most (loaded CI)
 # the client's timeout: generous, so that a fault-free answer on a loaded 2-core CI machine never times out (a 1 s

@@ -13,6 +13,8 @@ from generators.registry import make_backend
 from tinyschool.stages.generate import run_generation
 from openai_server import server_fixture
 
+pytestmark = pytest.mark.serial  # run alone (scripts/test.sh): client timeouts on the wall clock
+
 server = server_fixture()
 
 

@@ -20,7 +20,7 @@ from tinyschool.executors import ExecutorConfig, ExecutorError, make_executor  #
 from tinyschool.executors.ray_executor import RayExecutor  # noqa: E402
 from tinyschool.stages.annotate import run_annotate  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray cluster at a time: the group runs on one test worker
 
 WORDS = ("cat dog sun tree ball red happy little girl boy park ran jumped played saw big small mom dad friend "
          "bird fish water home went found smiled laughed day night star moon box toy car book sang").split()

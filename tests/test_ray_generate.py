@@ -19,6 +19,8 @@ from tinyschool.executors import ExecutorConfig, ExecutorError, make_executor  #
 from tinyschool.recipe import Recipe, RecipeError, load_recipe  # noqa: E402
 from tinyschool.stages.generate import run_generation  # noqa: E402
 
+pytestmark = pytest.mark.xdist_group("ray")  # one Ray cluster at a time: the group runs on one test worker
+
 WALL_CLOCK = {"created_at", "latency_s"}  # when the answer arrived and how long it took: never equal between two runs
 
 

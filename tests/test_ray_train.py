@@ -14,7 +14,7 @@ from tinyschool.executors.ray_executor import RayExecutor  # noqa: E402
 from trainers.ablate import run_ablation  # noqa: E402
 from trainers.config import load_experiment  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray cluster at a time: the group runs on one test worker
 
 EXP = """
 name = "rt"

@@ -9,6 +9,8 @@ import pytest
 
 from filters.sandbox import Limits, SandboxPool, isolation_info, run_solution
 
+pytestmark = pytest.mark.serial  # run alone (scripts/test.sh): wall-clock limits of 0.5-1.5 s, and a check that no sandbox folder is left in /tmp
+
 FAST = Limits(wall_s=1.5, cpu_s=1.0, memory_mb=256)
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from filters.sandbox import Limits, SandboxPool, SandboxWorker
 
+pytestmark = pytest.mark.serial  # run alone (scripts/test.sh): wall-clock limits of 1.5 s, and checks of /tmp and of the processes left behind
+
 HOSTILE = Path(__file__).with_name("hostile")
 PROGRAMS = sorted(HOSTILE.glob("*.py"))
 REPO = Path(__file__).resolve().parents[1]
