@@ -14,12 +14,7 @@ import contextlib
 import os
 from pathlib import Path
 
-
-def available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+from corpora.machine import available_cores  # noqa: F401  (re-exported: the generation code imports it from here)
 
 
 def _alive(pid: int) -> bool:

@@ -200,7 +200,7 @@ def test_plan_splits_small_models_over_the_cores_and_gives_large_ones_all_thread
     from trainers.ablate import plan
     from trainers.config import Experiment
 
-    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    monkeypatch.setattr("trainers.ablate.available_cores", lambda: 4)
     base = {"name": "p", "corpus": "c", "seeds": [1, 2, 3], "curricula": [{"name": "a"}, {"name": "b"}]}
     tiny = Experiment.model_validate({**base, "model": {"preset": "tiny"}})
     mid = Experiment.model_validate({**base, "model": {"preset": "7m"}, "tokenizer": {"vocab_size": 4096}})

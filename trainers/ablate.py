@@ -3,11 +3,11 @@ tasks of the stages' executor; `plan` chooses between one run at a time with eve
 core with one thread each, whichever trains more tokens per second on this model size."""
 from __future__ import annotations
 
-import os
 from typing import Callable
 
 import torch
 
+from corpora.machine import available_cores
 from trainers.config import Experiment
 from trainers.heldout import heldout_warning
 from trainers.model import Transformer
@@ -37,7 +37,7 @@ def plan(exp: Experiment, workers: int | None = None) -> tuple[list[tuple[str, i
     CUDA context and the runs would queue on the one device), on a CPU one per core for models under
     SPLIT_BELOW_FLOPS_PER_TOKEN (as measured faster there), else one at a time with all cores' threads."""
     jobs = [(c.name, s) for c in exp.curricula for s in exp.seeds]
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     if not (workers or exp.workers):
         with torch.device("meta"):  # shapes only: no memory, no initialisation
             flops = Transformer(model_config(exp, exp.tokenizer.vocab_size)).flops_per_token()

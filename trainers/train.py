@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from corpora.machine import available_cores
 from trainers.config import CurriculumConfig, Experiment, TrainConfig
 from trainers.evaluate import HeldOut, autocast_for, doc_losses, token_bytes
 from trainers.model import ModelConfig, Transformer, compile_unavailable, keep_freed_memory, preset, training_loss
@@ -247,7 +248,7 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     cur = exp.curriculum(curriculum)
     seed = exp.seeds[0] if seed is None else seed
     cfg = exp.train
-    torch.set_num_threads(threads or cfg.threads or os.cpu_count() or 1)
+    torch.set_num_threads(threads or cfg.threads or available_cores())
     keep_freed_memory()
     device = resolve_device(cfg.device)
     if device.type == "cuda":
@@ -379,7 +380,7 @@ def reference_doc_loss(exp: Experiment, prep: Prepared) -> Callable[[str], np.nd
     split, the run's step function) and return a function giving each document's mean loss under
     it, by source name."""
     cfg = exp.train
-    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    torch.set_num_threads(cfg.threads or available_cores())
     keep_freed_memory()
     device = resolve_device(cfg.device)
     mcfg = model_config(exp, prep.vocab_size, preset_name=exp.reference.preset)

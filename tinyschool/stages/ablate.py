@@ -3,7 +3,6 @@ BLiMP (or the configured probe suite) on every run and the judge; also the main 
 a short ablation on the corpus it just made."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import pyarrow.parquet as pq
 import prompts
 from corpora import Corpus
 from corpora.errors import UserError
+from corpora.machine import available_cores
 from curricula import CurriculumError
 from generators.cache import RequestCache
 from generators.config import BackendConfig
@@ -54,7 +54,7 @@ def training_executor(kind: str = "local", address: str | None = None, workers: 
     """The executor training runs go through: local processes (as many as cores; `plan` says how many
     run at once), or Ray with `workers` runs in flight (default 2)."""
     if kind == "local":
-        return make_executor(ExecutorConfig(num_workers=max(1, os.cpu_count() or 1)))
+        return make_executor(ExecutorConfig(num_workers=available_cores()))
     return make_executor(ExecutorConfig(kind="ray", address=address, num_workers=workers or 2))
 
 
