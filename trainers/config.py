@@ -51,7 +51,7 @@ class TrainConfig(_Strict):
     checkpoint_every: int = Field(0, ge=0, description="0: at every evaluation")
     device: str = Field("auto", description="cpu, cuda, cuda:1, mps or auto")
     dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="bfloat16 = autocast; auto: bfloat16 on a GPU, float32 on a CPU")
-    threads: int | None = Field(None, gt=0, description="torch threads of a single run (default: all cores)")
+    threads: int | None = Field(None, gt=0, description="torch threads of a single run (default: every core this process may run on, its CPU affinity)")
     compile: bool | Literal["auto"] = Field("auto", description="torch.compile the training step; auto: on a GPU, and on a CPU when the run is long enough to repay the compilation")
 
 

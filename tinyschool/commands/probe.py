@@ -47,7 +47,7 @@ def register(sub) -> None:
                                    "column (default for a run: the words of its training split)")
     p.add_argument("--out", help="folder for probes.parquet (default: the model folder)")
     p.add_argument("--batch-size", type=int, help="sentences per forward pass (default 128 for runs, 32 for HF models)")
-    p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    p.add_argument("--threads", type=int, help="torch threads (default: every core this process may run on)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-compile", dest="compile", action="store_false",
                    help="never torch.compile a run's model (by default it is compiled for a suite of 2,000+ packed rows)")

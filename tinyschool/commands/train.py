@@ -13,7 +13,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, help="seed (default: the experiment's first)")
     p.add_argument("--out", help="experiment folder (overrides `out`)")
     p.add_argument("--corpus", help="corpus folder (overrides `corpus`)")
-    p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
+    p.add_argument("--threads", type=int, help="torch threads (default: every core this process may run on)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("ablate", help="run every curriculum x seed of an experiment in parallel and write a report")
