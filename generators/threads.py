@@ -14,8 +14,6 @@ import contextlib
 import os
 from pathlib import Path
 
-from corpora.machine import available_cores  # noqa: F401  (re-exported: the generation code imports it from here)
-
 
 def _alive(pid: int) -> bool:
     try:
