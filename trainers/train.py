@@ -51,6 +51,13 @@ class TrainError(Exception):
     pass
 
 
+def set_up_process(threads: int | None) -> None:
+    """What every training (and reference-model training) sets process-wide: its torch threads
+    (default: every core this process may run on) and freed memory kept for reuse."""
+    torch.set_num_threads(threads or available_cores())
+    keep_freed_memory()
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
@@ -248,8 +255,7 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     cur = exp.curriculum(curriculum)
     seed = exp.seeds[0] if seed is None else seed
     cfg = exp.train
-    torch.set_num_threads(threads or cfg.threads or available_cores())
-    keep_freed_memory()
+    set_up_process(threads or cfg.threads)
     device = resolve_device(cfg.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # what is not under bf16 autocast: TF32 matmuls
@@ -380,8 +386,7 @@ def reference_doc_loss(exp: Experiment, prep: Prepared) -> Callable[[str], np.nd
     split, the run's step function) and return a function giving each document's mean loss under
     it, by source name."""
     cfg = exp.train
-    torch.set_num_threads(cfg.threads or available_cores())
-    keep_freed_memory()
+    set_up_process(cfg.threads)
     device = resolve_device(cfg.device)
     mcfg = model_config(exp, prep.vocab_size, preset_name=exp.reference.preset)
     mcfg = replace(mcfg, context=min(mcfg.context, exp.train.context or mcfg.context))
