@@ -23,9 +23,9 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from corpora import Corpus
+from corpora.machine import available_cores
 from trainers.config import load_experiment
-from tinyschool.executors import ExecutorConfig
-from tinyschool.executors.local import LocalExecutor
+from tinyschool.stages.ablate import training_executor
 from trainers.mixsearch import run_mixsearch
 
 LETTERS = {"a": "abcdefgh", "b": "ijklmnop", "c": "qrstuvwx"}
@@ -71,7 +71,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--proxies", type=int, default=48)
     ap.add_argument("--tokens", type=int, default=200_000)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=available_cores())
     ap.add_argument("--out", default="/tmp/bench-mixsearch")
     a = ap.parse_args()
     d = Path(a.out)
@@ -84,17 +84,17 @@ def main() -> None:
     exp = load_experiment(d / "exp.toml")
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    res = run_mixsearch(exp, LocalExecutor(ExecutorConfig(num_workers=os.cpu_count() or 1)), a.workers, log=print, validate=False)
+    res = run_mixsearch(exp, training_executor("local"), a.workers, log=print, validate=False)
     wall = time.perf_counter() - t0
     cpu = sum(getattr(resource.getrusage(w), f) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
               for f in ("ru_utime", "ru_stime"))
     load1 = os.getloadavg()[0]
-    print(f"{a.proxies} proxies x {a.tokens:,} tokens (tiny preset), {a.workers} workers on {os.cpu_count()} cores: "
+    print(f"{a.proxies} proxies x {a.tokens:,} tokens (tiny preset), {a.workers} workers on {available_cores()} cores: "
           f"search {wall:.0f} s wall ({wall / 60:.1f} min; issue's target ~15 min), {cpu:.0f} s CPU; "
           f"load average {load0:.1f} at start, {load1:.1f} at end")
     print("regression: " + ", ".join(f"{f.name} rho {f.rho:.3f}" for f in res.fits) +
           f"; winner {dict(zip(res.domains, [round(float(x), 3) for x in res.winner]))}")
-    print(json.dumps({"proxies": a.proxies, "tokens_per_proxy": a.tokens, "workers": a.workers, "cores": os.cpu_count(),
+    print(json.dumps({"proxies": a.proxies, "tokens_per_proxy": a.tokens, "workers": a.workers, "cores": available_cores(),
                       "search_s": round(wall, 1), "cpu_s": round(cpu, 1), "target_s": 900,
                       "load_avg_start": round(load0, 1), "load_avg_end": round(load1, 1),
                       "rho": {f.name: round(f.rho, 3) for f in res.fits}}))

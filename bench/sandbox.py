@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from corpora.machine import available_cores
 from filters.sandbox import Limits, SandboxPool, isolation_info, run_solution
 from generators.gsm8k import load_examples
 
@@ -43,7 +43,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--solutions", type=int, default=600, help="solutions through the pool")
     ap.add_argument("--reference", type=int, default=150, help="solutions through the bare subprocess loop")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--workers", type=int, default=available_cores())
     args = ap.parse_args()
 
     rows = load_examples(GSM8K)

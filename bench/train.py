@@ -44,6 +44,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from corpora import Corpus  # noqa: E402
+from corpora.machine import available_cores  # noqa: E402
 from trainers.config import Experiment  # noqa: E402
 from trainers.model import Transformer, compile_unavailable, keep_freed_memory, matmul_t, preset  # noqa: E402
 from trainers.prepare import prepare  # noqa: E402
@@ -169,7 +170,7 @@ def _steps_per_s(preset_name: str, threads: int, steps: int, batch: int, seed: i
 def ablate_plan(steps: int, rounds: int, presets: tuple[str, ...] = ("tiny", "7m"), compile: bool = False) -> dict:
     """Aggregate training throughput of an ablation on this machine: one run at a time with all
     cores' threads, against one run per core with one thread each (processes, as `ablate` runs them)."""
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     out = {}
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=cores, mp_context=ctx) as pool:
@@ -195,7 +196,7 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=32, help="sequences of 256 tokens per step")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: float32 on a CPU, bfloat16 (autocast) on a GPU")
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--threads", type=int, default=available_cores())
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best of each measurement is kept")
     ap.add_argument("--no-compile", dest="compile", action="store_false", help="train eagerly (no torch.compile)")
     ap.add_argument("--nanogpt-compile", action="store_true", help="also measure nanoGPT's GPT compiled")
@@ -206,7 +207,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.ablate_plan:
         res = ablate_plan(args.steps, args.rounds, tuple(args.plan_presets.split(",")), args.plan_compile)
-        print(json.dumps({"metric": "ablate_plan", "cores": os.cpu_count(), "compile": args.plan_compile, "load_average": round(os.getloadavg()[0], 1), **res}))
+        print(json.dumps({"metric": "ablate_plan", "cores": available_cores(), "compile": args.plan_compile, "load_average": round(os.getloadavg()[0], 1), **res}))
         return 0
     torch.set_num_threads(args.threads)
     memory = keep_freed_memory()  # process-wide, as every training run does: all sides below get it
