@@ -118,8 +118,9 @@ def _onednn_works() -> bool:
         return False
 
 
-# oneDNN's fp32 matmul where torch has it: on this project's AMD EPYC, torch's MKL runs the 7M
-# preset's (8192 x 288) @ (288 x n) products at 50-108 GFLOP/s, oneDNN at 105-132 (README)
+# oneDNN's fp32 matmul where torch has it: on the AMD EPYC of the README's runs A-P, torch's MKL
+# runs the 7M preset's (8192 x 288) @ (288 x n) products at 50-108 GFLOP/s, oneDNN at 105-132; on
+# the hosts of runs Q-V oneDNN is as fast or faster at these shapes (README)
 _ONEDNN = _onednn_works()
 
 
