@@ -5,9 +5,11 @@
    bf16 on a GPU (`--device cuda`, which also turns on bf16 autocast).
 2. The 7M preset (dim 288, 6 layers, 6 heads, context 256, vocabulary 4,096, batch 32) trained by
    the real trainer (`trainers.train.train_run`: curriculum scheduler, batch prefetch, logging,
-   TensorBoard, checkpoints; torch.compile unless --no-compile), tokens/s over the training steps
+   TensorBoard, checkpoints; torch.compile unless --no-compile), data parallel over one process per
+   core as a long run's `processes = "auto"` trains (--processes), tokens/s over the training steps
    after the first (compilation) and the share of the peak used (MFU), counting
-   6N + 12*layers*dim*context FLOPs per token as nanoGPT's estimate_mfu does.
+   6N + 12*layers*dim*context FLOPs per token as nanoGPT's estimate_mfu does. With --processes
+   above 1 the trainer is also measured in one process with every thread ("tinyschool train, 1 process").
 3. A plain loop with the same model, the same loss function (compiled alike), the same batches and
    optimizer (forward, backward, clip, step): what the trainer's own machinery costs.
 4. nanoGPT's GPT at the same parameter count and shape (LayerNorm, GELU MLP, learned positions)
@@ -20,7 +22,7 @@ ratios are also given paired round by round (median over rounds), and MFU agains
 right after the trainer in each round (median over rounds).
 Ends with one JSON line.
 
-    python bench/train.py [--steps 8] [--rounds 2] [--device cpu|cuda] [--no-compile] [--nanogpt-compile]
+    python bench/train.py [--steps 8] [--rounds 2] [--device cpu|cuda] [--processes N] [--no-compile] [--nanogpt-compile]
 """
 from __future__ import annotations
 
@@ -197,6 +199,8 @@ def main() -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], help="default: float32 on a CPU, bfloat16 (autocast) on a GPU")
     ap.add_argument("--threads", type=int, default=available_cores())
+    ap.add_argument("--processes", type=int, help="the trainer's data-parallel processes (default: one per core on a CPU, "
+                    "as a long run's processes = \"auto\"; 1 on a GPU)")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best of each measurement is kept")
     ap.add_argument("--no-compile", dest="compile", action="store_false", help="train eagerly (no torch.compile)")
     ap.add_argument("--nanogpt-compile", action="store_true", help="also measure nanoGPT's GPT compiled")
@@ -217,8 +221,9 @@ def main() -> int:
     if why:
         print(why)
     compile = args.compile and why is None
+    processes = args.processes or (args.threads if device.type == "cpu" else 1)
     print(f"device {device}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, {dtype}, "
-          f"compile {compile}, freed memory kept {memory}, load average {os.getloadavg()[0]:.1f}", flush=True)
+          f"compile {compile}, trainer processes {processes}, freed memory kept {memory}, load average {os.getloadavg()[0]:.1f}", flush=True)
     peak_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
     peak_n = 8192 if device.type == "cuda" else 2048
     peaks = matmul_peaks(device, peak_dtype, peak_n)
@@ -232,7 +237,7 @@ def main() -> int:
             "heldout": 0.01, "tokenizer": {"vocab_size": 4096}, "model": {"preset": "7m"},
             "train": {"tokens": tokens, "batch_size": args.batch, "context": 256, "eval_every": 10 ** 6, "log_every": 10,
                       "eval_docs": 4, "device": args.device, "dtype": dtype, "threads": args.threads, "warmup": 0.1,
-                      "compile": compile},
+                      "compile": compile, "processes": processes},
             "samples": {"prompts": ["Once"], "max_tokens": 2},
             "curricula": [{"name": "easy-to-hard", "order": "easy_to_hard", "scorer": "length", "pacing": "competence", "start": 0.3}],
         })
@@ -274,7 +279,12 @@ def main() -> int:
             torch.manual_seed(1)
             record("nanoGPT GPT compiled", plain_loop(NanoGPT(prep.vocab_size, 288, 6, 6, 256).to(device), batches, device, dtype, True))
 
-        sides = [trainer, nano, plain] + ([nano_compiled] if args.nanogpt_compile and compile else [])
+        def trainer_one_process():
+            exp_r = exp.model_copy(update={"out": str(tmp / f"one{r}"), "train": exp.train.model_copy(update={"processes": 1})})
+            record("tinyschool train, 1 process", train_run(exp_r, threads=args.threads, prep=prep)["tokens_per_s"])
+
+        sides = ([trainer, nano, plain] + ([trainer_one_process] if processes > 1 else [])
+                 + ([nano_compiled] if args.nanogpt_compile and compile else []))
         for r in range(args.rounds):  # alternate: load from other processes hits every side
             for fn in (sides if r % 2 == 0 else sides[::-1]):
                 fn()
@@ -292,7 +302,14 @@ def main() -> int:
            "nanogpt_tokens_per_s": round(nano_tps, 1), "peak_gflops": round(peak / 1e9, 1),
            "peak_gflops_by_library": {k: round(v / 1e9, 1) for k, v in peaks.items()}, "params": n_params,
            "nanogpt_params": gpt_params, "compile": compile, "device": str(device), "dtype": dtype,
-           "threads": args.threads, "batch": args.batch, "steps": args.steps, "load_average": round(os.getloadavg()[0], 1)}
+           "threads": args.threads, "processes": processes, "batch": args.batch, "steps": args.steps, "load_average": round(os.getloadavg()[0], 1)}
+    if "tinyschool train, 1 process" in best:
+        one = best["tinyschool train, 1 process"]
+        res["one_process_tokens_per_s"] = round(one, 1)
+        res["one_process_ratio_vs_nanogpt"] = round(one / nano_tps, 3)
+        res["one_process_mfu"] = round(one * fpt / peak, 3)
+        print(f"tinyschool train in 1 process with {args.threads} threads: {one:,.0f} tokens/s, MFU {one * fpt / peak:.1%}, "
+              f"/ nanoGPT {one / nano_tps:.2f}; {processes} processes over 1: {ours / one:.2f}x")
     if "nanoGPT GPT compiled" in best:
         res["ratio_vs_nanogpt_compiled"] = round(ours / best["nanoGPT GPT compiled"], 3)
     # the same ratios paired round by round (each side against the other's measurement of the same

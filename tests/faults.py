@@ -42,3 +42,15 @@ class KillingExecutor:
 
     def map(self, fn, inputs, **opts):
         return self.inner.map(partial(kill_once_after, self.folder, fn), inputs, **opts)
+
+
+# Data-parallel ranks that fail (trainers.parallel.start's `follower`), run in a spawned process.
+def rank_dies_before_joining(rank: int, world: int, port: int) -> None:
+    raise SystemExit(3)
+
+
+def rank_dies_after_joining(rank: int, world: int, port: int) -> None:
+    from trainers import parallel
+
+    parallel.join(rank, world, port)
+    os._exit(3)  # mid-run, as a killed or crashed process: no goodbye to the others

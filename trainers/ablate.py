@@ -13,7 +13,8 @@ from trainers.heldout import heldout_warning
 from trainers.model import Transformer
 from trainers.prepare import load_prepared
 from trainers.report import write_report
-from trainers.train import _fingerprint, finished, model_config, prepare_experiment, resolve_device, run_dir, train_run
+from trainers.train import (SPLIT_BELOW_FLOPS_PER_TOKEN, _fingerprint, finished, model_config, prepare_experiment,
+                            resolve_device, run_dir, train_run)
 
 
 def _run_one(job: tuple[dict, str, int, int]) -> dict:
@@ -21,14 +22,6 @@ def _run_one(job: tuple[dict, str, int, int]) -> dict:
     exp_data, curriculum, seed, threads = job
     exp = Experiment.model_validate(exp_data)
     return train_run(exp, curriculum, seed, threads=threads, prep=load_prepared(exp.out_dir))
-
-
-# One run per core with one thread each beats one run at a time with all threads for the presets
-# measured (`python bench/train.py --ablate-plan`, quiet 2-core machine: tiny 1.11x, 7m 1.18x;
-# README): a run's own threads idle in its small ops and its optimizer step. Larger models (15m
-# at vocabulary 32,000: ~97 MFLOP per token, not measured) run one at a time with all threads,
-# which also spares memory. Below this many training FLOPs per token, runs are split over the cores.
-SPLIT_BELOW_FLOPS_PER_TOKEN = 60e6
 
 
 def plan(exp: Experiment, workers: int | None = None) -> tuple[list[tuple[str, int]], int, int]:

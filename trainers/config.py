@@ -53,6 +53,7 @@ class TrainConfig(_Strict):
     dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="bfloat16 = autocast; auto: bfloat16 on a GPU, float32 on a CPU")
     threads: int | None = Field(None, gt=0, description="torch threads of a single run (default: every core this process may run on, its CPU affinity)")
     compile: bool | Literal["auto"] = Field("auto", description="torch.compile the training step; auto: on a GPU, and on a CPU when the run is long enough to repay the compilation")
+    processes: int | Literal["auto"] = Field("auto", description="CPU: train one run data-parallel over this many processes (one per core; gradients averaged every step); auto: one per core when the run is long enough and the model small enough that it measured faster (trainers.train.data_parallel), else 1")
 
 
 class ReferenceConfig(_Strict):

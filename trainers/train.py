@@ -33,10 +33,11 @@ import pyarrow.parquet as pq
 import torch
 
 from corpora.machine import available_cores
+from trainers import parallel
 from trainers.config import CurriculumConfig, Experiment, TrainConfig
 from trainers.evaluate import HeldOut, autocast_for, doc_losses, token_bytes
 from trainers.model import ModelConfig, Transformer, compile_unavailable, keep_freed_memory, preset, training_loss
-from trainers.prepare import Prepared, prepare
+from trainers.prepare import Prepared, load_prepared, prepare
 from trainers.sample import sample_texts
 from trainers.tokenizer import load_tokenizer
 from trainers.schedule import build_scheduler  # curriculum settings -> batch scheduler
@@ -45,6 +46,13 @@ CHECKPOINT = "checkpoint.pt"
 SNAPSHOTS = "checkpoints"  # <run>/checkpoints/step<N>.pt: the model at step N, on the `[probe] probe_every` schedule
 METRICS = "metrics.parquet"
 COMPILE_FLOPS = 1e14  # compile = "auto" on a CPU: runs of more training FLOPs (~10 minutes at 2 cores' peak)
+# One process per core beats one process with every core's threads for the presets measured (`python
+# bench/train.py --ablate-plan`, 2 cores: tiny 1.11-1.20x, 7m 1.05-1.18x eager and 1.15x compiled;
+# README): a process's own threads idle in its small ops and its optimizer step. Larger models (15m at
+# vocabulary 32,000: ~97 MFLOP per token, not measured) keep one process with all threads, which also
+# spares memory. Below this many training FLOPs per token, runs (`ablate`) and a run's steps
+# (`processes = "auto"`) are split over the cores.
+SPLIT_BELOW_FLOPS_PER_TOKEN = 60e6
 
 
 class TrainError(Exception):
@@ -115,6 +123,21 @@ def use_compile(cfg: TrainConfig, device: torch.device, flops: float, log: Calla
     return why is None
 
 
+def data_parallel(cfg: TrainConfig, device: torch.device, flops_per_token: float, cores: int) -> int:
+    """How many processes train the run (`[train] processes`): as configured; "auto": one per core
+    on a CPU when the run repays starting them (as long as `compile = "auto"` asks) and the model is
+    under SPLIT_BELOW_FLOPS_PER_TOKEN, unless `threads` is set (one process with that many)."""
+    n = cfg.processes
+    if n == "auto":
+        small, long = flops_per_token < SPLIT_BELOW_FLOPS_PER_TOKEN, flops_per_token * cfg.tokens >= COMPILE_FLOPS
+        n = cores if device.type == "cpu" and small and long and cfg.threads is None else 1
+    if n < 1:
+        raise TrainError(f"[train] processes = {n}: must be at least 1")
+    if n > 1 and device.type != "cpu":
+        raise TrainError(f"[train] processes = {n}: data parallelism is for a CPU's cores (device {device})")
+    return n
+
+
 def synchronize(device: torch.device) -> float:
     """Wait for the device's queued work; the time after it (for timing training apart from the rest)."""
     if device.type == "cuda":
@@ -123,13 +146,17 @@ def synchronize(device: torch.device) -> float:
 
 
 def train_step(loss_fn: Callable, model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               lr: float, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimizer step at learning rate `lr`; returns the loss and the gradient norm, left on the device."""
+               lr: float, cfg: TrainConfig, group: parallel.Group | None = None, weight: float = 1.0
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step at learning rate `lr`; returns the loss and the gradient norm, left on the device.
+    Data parallel (`group`): x, y are this rank's share of the batch, `weight` its share's weight."""
     for g in opt.param_groups:
         g["lr"] = lr
     with autocast_for(x.device, cfg.dtype):
-        loss = loss_fn(x, y)
+        loss = loss_fn(x, y) * weight
     loss.backward()
+    if group is not None:  # every rank: the whole batch's gradient and loss
+        loss = group.average_gradients(list(model.parameters()), loss)
     gn = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"), foreach=True)
     opt.step()
     opt.zero_grad(set_to_none=True)
@@ -137,14 +164,14 @@ def train_step(loss_fn: Callable, model: torch.nn.Module, opt: torch.optim.Optim
 
 
 def prefetch(batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]], steps: range,
-             device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+             device: torch.device) -> Iterator[tuple]:
     """The batches of `steps` on the device, each built on a helper thread while the previous step
     computes (through pinned memory to a GPU). Batches may differ in sequence length."""
     def load(s):
-        x, y = batch(s)
+        x, y, *rest = batch(s)  # rest: what goes with the batch (a data-parallel share's weight)
         if device.type == "cuda":
             x, y = x.pin_memory(), y.pin_memory()
-        return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        return x.to(device, non_blocking=True), y.to(device, non_blocking=True), *rest
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         nxt = pool.submit(load, steps[0]) if len(steps) else None
@@ -171,7 +198,7 @@ def run_dir(exp: Experiment, curriculum: str, seed: int) -> Path:
 
 
 def _fingerprint(exp: Experiment, cur: CurriculumConfig, seed: int, data_fp: str) -> str:
-    d = {"data": data_fp, "model": exp.model.model_dump(), "train": exp.train.model_dump(exclude={"threads", "device"}),
+    d = {"data": data_fp, "model": exp.model.model_dump(), "train": exp.train.model_dump(exclude={"threads", "processes", "device"}),
          "curriculum": cur.model_dump(), "seed": seed, "scorer": exp.scorer}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -247,6 +274,9 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
               stop_at_step: int | None = None, log: Callable[[str], None] = lambda s: None) -> dict:
     """Train one (curriculum, seed) run, resuming from its checkpoint if there is one.
 
+    `threads`: the run's torch threads in all (default `[train] threads`, else every core); with
+    `[train] processes` > 1 they are shared among the processes (data parallel: this process is
+    rank 0, the others are started here and only step).
     `stop_at_step` ends the run early without evaluation or checkpoint at that step, as a crash
     would: a re-run resumes from the last checkpoint.
     Returns a summary: final and best validation loss, steps, tokens, tokens/s, the run folder.
@@ -255,42 +285,50 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     cur = exp.curriculum(curriculum)
     seed = exp.seeds[0] if seed is None else seed
     cfg = exp.train
-    set_up_process(threads or cfg.threads)
+    threads = threads or cfg.threads or available_cores()
+    set_up_process(threads)
     device = resolve_device(cfg.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # what is not under bf16 autocast: TF32 matmuls
     prep = prep or prepare_experiment(exp)
-    mcfg = model_config(exp, prep.vocab_size)
-    total_steps = max(1, math.ceil(cfg.tokens / (cfg.batch_size * mcfg.context)))
     out = run_dir(exp, cur.name, seed)
     out.mkdir(parents=True, exist_ok=True)
     fp = _fingerprint(exp, cur, seed, prep.fingerprint)
     if (done := finished(out, fp)) is not None:
         return done
-    data = build_scheduler(prep, cur, exp, seed, mcfg.context, total_steps)
-    torch.manual_seed(seed)
-    model = Transformer(mcfg).to(device)
-    opt = make_optimizer(model, cfg, device)
+    mcfg, total_steps, data, model, opt = new_run(exp, cur, seed, prep, device)
     step = tokens = 0
     rows = []
     if (out / CHECKPOINT).exists():
         step, tokens = load_checkpoint(out / CHECKPOINT, model, opt, fp)
         rows = [r for r in pq.read_table(out / METRICS).to_pylist() if r["step"] <= step]  # written before that checkpoint
         log(f"{cur.name} seed {seed}: resuming at step {step}/{total_steps}")
+    compile = use_compile(cfg, device, model.flops_per_token() * cfg.tokens, log)
+    world = data_parallel(cfg, device, model.flops_per_token(), threads)
+    end = total_steps if stop_at_step is None else min(total_steps, stop_at_step)
     (out / "tokenizer.json").write_bytes(prep.tokenizer_path.read_bytes())
     (out / "config.json").write_text(json.dumps({"experiment": exp.name, "curriculum": cur.model_dump(), "seed": seed,
                                                  "model": mcfg.to_dict(), "train": cfg.model_dump(), "total_steps": total_steps,
                                                  "params": model.num_params(), "fingerprint": fp}, indent=2) + "\n")
     heldout = held_out(prep, cfg, list(data.pools))
     eval_batch = max(32, cfg.batch_size)
-    loss_fn = training_loss(model, use_compile(cfg, device, model.flops_per_token() * cfg.tokens, log))
+    loss_fn = training_loss(model, compile)
     metrics = MetricLog(out, {"curriculum": cur.name, "seed": seed}, rows, purge_step=step or None)
-    end = total_steps if stop_at_step is None else min(total_steps, stop_at_step)
-    batches = prefetch(data.batch, range(step, end), device)
+    group = None
+    if world > 1:  # ranks 1.. build the same run from the same checkpoint; they only step
+        torch.set_num_threads(max(1, threads // world))
+        try:
+            group = parallel.start(world, _follow, (exp.model_dump(mode="json"), cur.name, seed, str(prep.dir),
+                                                    max(1, threads // world), compile, end))
+        except parallel.ParallelError as e:
+            metrics.tb.close()
+            raise TrainError(f"{out}: {e}") from None
+        log(f"{cur.name} seed {seed}: data parallel over {world} processes, {max(1, threads // world)} thread(s) each")
+    batches = prefetch(parallel.share(data.batch, group), range(step, end), device)
     ckpt_every = cfg.checkpoint_every or cfg.eval_every
     probe_every = exp.probe.probe_every if exp.probe.enabled else 0
     # tokens/s is timed from after the first step (compilation, warm-up), without evaluations and checkpoints
-    start, timed_from, side = step, None, 0.0
+    start, timed_from, side, trained = step, None, 0.0, False
     model.train()
 
     # ---- the loop: `step` steps are done
@@ -317,9 +355,9 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
                 break
 
             lr = lr_at(step, cfg, total_steps)
-            x, y = next(batches)
-            loss, grad_norm = train_step(loss_fn, model, opt, x, y, lr, cfg)
-            step, tokens = step + 1, tokens + x.numel()
+            x, y, weight, batch_tokens = next(batches)  # data parallel: this rank's share of the batch
+            loss, grad_norm = train_step(loss_fn, model, opt, x, y, lr, cfg, group, weight)
+            step, tokens = step + 1, tokens + batch_tokens
             metrics.add_step(step, tokens, loss, grad_norm, lr)
             if timed_from is None:
                 timed_from, side = (synchronize(device), tokens), 0.0
@@ -327,10 +365,15 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
                 metrics.flush(data.describe)
                 if progress:
                     progress(step, total_steps)
-        t_end = synchronize(device)  # the timed span ends here: closing the log and the loader is the finish's
+        t_end, trained = synchronize(device), True  # the timed span ends here: closing the log and the loader is the finish's
+    except parallel.ParallelError as e:  # another rank failed: one line (its own error is printed above)
+        raise TrainError(f"{out}: {e}") from None
     finally:
         batches.close()
         metrics.tb.close()
+        if group is not None:
+            group.close(ok=trained)
+            torch.set_num_threads(threads)  # the finish (samples) on every thread again
 
     # ---- finish
     tps = None
@@ -343,6 +386,43 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
         write_samples(model, prep, exp, out, device)
         (out / "summary.json").write_text(json.dumps({**summary, "fingerprint": fp}, indent=2) + "\n")
     return summary
+
+
+def new_run(exp: Experiment, cur: CurriculumConfig, seed: int, prep: Prepared, device: torch.device):
+    """What every rank of a run builds alike: (model config, steps, batch scheduler, model seeded, optimizer)."""
+    cfg = exp.train
+    mcfg = model_config(exp, prep.vocab_size)
+    total_steps = max(1, math.ceil(cfg.tokens / (cfg.batch_size * mcfg.context)))
+    data = build_scheduler(prep, cur, exp, seed, mcfg.context, total_steps)
+    torch.manual_seed(seed)
+    model = Transformer(mcfg).to(device)
+    return mcfg, total_steps, data, model, make_optimizer(model, cfg, device)
+
+
+def _follow(rank: int, world: int, port: int, exp_data: dict, curriculum: str, seed: int, prep_dir: str,
+            threads: int, compile: bool, end: int) -> None:
+    """Rank 1.. of a data-parallel run (a fresh process): the run as rank 0 builds it, from the same
+    checkpoint, then only its share of the steps up to step `end`; rank 0 does everything else."""
+    set_up_process(threads)
+    group = parallel.join(rank, world, port)
+    ok = False
+    try:
+        exp = Experiment.model_validate(exp_data)
+        cur, cfg, device = exp.curriculum(curriculum), exp.train, torch.device("cpu")
+        prep = load_prepared(prep_dir)
+        _, total_steps, data, model, opt = new_run(exp, cur, seed, prep, device)
+        step, ckpt = 0, run_dir(exp, cur.name, seed) / CHECKPOINT
+        if ckpt.exists():  # rank 0 writes the next one only after a step this rank takes part in
+            step, _ = load_checkpoint(ckpt, model, opt, _fingerprint(exp, cur, seed, prep.fingerprint))
+        loss_fn = training_loss(model, compile)
+        model.train()
+        for s, (x, y, weight, _) in zip(range(step, end), prefetch(parallel.share(data.batch, group), range(step, end), device)):
+            train_step(loss_fn, model, opt, x, y, lr_at(s, cfg, total_steps), cfg, group, weight)
+        ok = True
+    except parallel.ParallelError:
+        raise SystemExit(1) from None  # rank 0 failed or stopped: it reports why
+    finally:
+        group.close(ok)
 
 
 def finished(out: Path, fingerprint: str) -> dict | None:
