@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from corpora import Corpus  # noqa: E402
 from corpora.machine import available_cores  # noqa: E402
 from trainers.config import Experiment  # noqa: E402
-from trainers.model import Transformer, compile_unavailable, keep_freed_memory, matmul_t, preset  # noqa: E402
+from trainers.model import Transformer, compile_unavailable, keep_freed_memory, ONEDNN_AVAILABLE, onednn_matmul_t, preset  # noqa: E402
 from trainers.prepare import prepare  # noqa: E402
 from trainers.train import build_scheduler, model_config, resolve_device, train_run  # noqa: E402
 
@@ -56,14 +56,14 @@ from trainers.train import build_scheduler, model_config, resolve_device, train_
 def matmul_peaks(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048, trials: int = 7,
                  reps: int = 4) -> dict[str, float]:
     """Best FLOP/s of n x n matmuls by library: torch's own (`a @ b`; MKL on a CPU) and, fp32 on a
-    CPU, oneDNN (`matmul_t`, which the trainer's compiled linear layers use). MFU is taken against
+    CPU, oneDNN (`onednn_matmul_t`, which the trainer's compiled linear layers use on non-Intel CPUs). MFU is taken against
     the better of them: the fastest product torch offers here."""
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     cpu_fp32 = device.type == "cpu" and dtype == torch.float32
     products = {"mkl" if cpu_fp32 else "torch": lambda: a @ b}
-    if cpu_fp32:
+    if cpu_fp32 and ONEDNN_AVAILABLE:
         bt = b.t().contiguous()
-        products["onednn"] = lambda: matmul_t(a, bt)
+        products["onednn"] = lambda: onednn_matmul_t(a, bt)
     best = {}
     for name, product in products.items():
         for _ in range(2):

@@ -177,11 +177,22 @@ def test_cpu_linear_matches_f_linear_forward_and_gradient():
     torch.library.opcheck(cpu_linear, (x0, w0))  # its fake (shape) function and autograd registration
 
 
-def test_compiled_linear_layers_go_through_cpu_linear():
+def test_the_matmul_library_is_oneDNN_on_amd_and_mkl_on_intel():
+    from trainers.model import matmul_library
+
+    assert matmul_library("AuthenticAMD", True) == "onednn" and matmul_library("GenuineIntel", True) == "mkl"
+    assert matmul_library("", True) == "onednn"  # not Linux, or a vendor not named: oneDNN where torch has it
+    assert matmul_library("AuthenticAMD", False) == "mkl"  # no oneDNN kernel in this torch
+    assert matmul_library("GenuineIntel", True, "onednn") == "onednn" and matmul_library("AuthenticAMD", True, "mkl") == "mkl"
+    assert matmul_library("AuthenticAMD", False, "onednn") == "mkl"  # cannot be forced where it is missing
+
+
+def test_compiled_linear_layers_go_through_cpu_linear(monkeypatch):
     from trainers import model as tm
 
-    if not tm._ONEDNN:
+    if not tm.ONEDNN_AVAILABLE:
         pytest.skip("this torch has no oneDNN linear kernel; the layers stay F.linear")
+    monkeypatch.setattr(tm, "_ONEDNN", True)  # as on an AMD CPU, whatever this one is
     graphs = []
 
     def keep(gm, example_inputs):

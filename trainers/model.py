@@ -118,22 +118,45 @@ def _onednn_works() -> bool:
         return False
 
 
-# oneDNN's fp32 matmul where torch has it: on the AMD EPYC of the README's runs A-P, torch's MKL
-# runs the 7M preset's (8192 x 288) @ (288 x n) products at 50-108 GFLOP/s, oneDNN at 105-132; on
-# the hosts of runs Q-V oneDNN is as fast or faster at these shapes (README)
-_ONEDNN = _onednn_works()
+def cpu_vendor() -> str:
+    """The CPU's vendor as Linux reports it ("GenuineIntel", "AuthenticAMD"), else ""."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("vendor_id")), "")
+    except OSError:
+        return ""
+
+
+def matmul_library(vendor: str, onednn: bool, override: str | None = None) -> str:
+    """The library of the compiled CPU step's fp32 products: "onednn" or "mkl" (torch's own).
+    Intel's MKL is the faster on Intel CPUs, oneDNN on AMD's (README: "oneDNN or MKL"), where MKL
+    ran the 7M preset's (8192 x 288) @ (288 x n) products at 50-108 GFLOP/s against oneDNN's
+    105-132; on an Intel Xeon (AVX-512) MKL ran them 9-15% faster than oneDNN and the compiled
+    step 1.08x (paired median). `TINYSCHOOL_MATMUL=mkl|onednn` overrides (for measuring)."""
+    if override == "mkl" or not onednn:
+        return "mkl"
+    return "onednn" if override == "onednn" or vendor != "GenuineIntel" else "mkl"
+
+
+ONEDNN_AVAILABLE = _onednn_works()
+_ONEDNN = matmul_library(cpu_vendor(), ONEDNN_AVAILABLE, os.environ.get("TINYSCHOOL_MATMUL")) == "onednn"
+
+
+def onednn_matmul_t(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """x @ w.T for fp32 CPU tensors by oneDNN (where ONEDNN_AVAILABLE)."""
+    return torch.ops.mkldnn._linear_pointwise(x.contiguous(), w.contiguous(), None, "none", [], "")
 
 
 def matmul_t(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """x @ w.T for fp32 CPU tensors x (..., k) and w (n, k), by oneDNN where torch has it."""
+    """x @ w.T for fp32 CPU tensors x (..., k) and w (n, k), by this CPU's faster library (matmul_library)."""
     if _ONEDNN:
-        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), w.contiguous(), None, "none", [], "")
+        return onednn_matmul_t(x, w)
     return x @ w.t()
 
 
 @torch.library.custom_op("tinyschool::cpu_linear", mutates_args=())
 def cpu_linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """F.linear(x, w) without bias, fp32 on a CPU: forward and input gradient by oneDNN (matmul_t),
+    """F.linear(x, w) without bias, fp32 on a CPU: forward and input gradient by oneDNN (matmul_t; used where it is this CPU's faster library),
     the weight gradient by torch's own matmul (as fast at its shape). An opaque call for
     torch.compile, which would otherwise send the products to MKL."""
     return matmul_t(x, w)
@@ -159,9 +182,10 @@ cpu_linear.register_autograd(_cpu_linear_backward, setup_context=_cpu_linear_set
 
 
 class Linear(nn.Linear):
-    """nn.Linear without bias. Compiled on a CPU in fp32 it goes through cpu_linear (oneDNN): the
-    compiled 7M training step 1.12x (paired median of 10 rounds; README). Eager, small models'
-    products (dim 64) are slower in oneDNN, so it stays F.linear."""
+    """nn.Linear without bias. Compiled on a CPU in fp32 where oneDNN is the faster library (AMD; see
+    matmul_library) it goes through cpu_linear: the compiled 7M training step 1.12x (paired median
+    of 10 rounds; README). Eager, small models' products (dim 64) are slower in oneDNN, so it stays
+    F.linear; on Intel CPUs it is F.linear always (MKL)."""
 
     def __init__(self, in_features: int, out_features: int):
         super().__init__(in_features, out_features, bias=False)
