@@ -94,7 +94,8 @@ def start(world: int, follower: Callable[..., None], args: tuple[Any, ...]) -> G
         if dead or time.monotonic() - began > JOIN_TIMEOUT.total_seconds():
             group.close(ok=False)
             why = f"{exit_reason(dead[0].exitcode)}; its error is printed above" if dead else f"not joined after {JOIN_TIMEOUT}"
-            raise ParallelError(f"data-parallel rank could not start ({why})")
+            raise ParallelError(f"data-parallel rank could not start ({why}); a script that trains must run its "
+                                'code under `if __name__ == "__main__":` (the ranks import it), or set [train] processes = 1')
         time.sleep(0.1)
     dist.init_process_group("gloo", store=store, rank=0, world_size=world, timeout=STEP_TIMEOUT)
     return group
