@@ -9,7 +9,9 @@
    core as a long run's `processes = "auto"` trains (--processes), tokens/s over the training steps
    after the first (compilation) and the share of the peak used (MFU), counting
    6N + 12*layers*dim*context FLOPs per token as nanoGPT's estimate_mfu does. With --processes
-   above 1 the trainer is also measured in one process with every thread ("tinyschool train, 1 process").
+   above 1 the trainer is also measured in one process with every thread ("tinyschool train, 1 process";
+   `one_process_*` in the JSON: against nanoGPT, MFU, and against the plain loop, which is one
+   process too, so `one_process_over_plain` is what the trainer's machinery costs).
 3. A plain loop with the same model, the same loss function (compiled alike), the same batches and
    optimizer (forward, backward, clip, step): what the trainer's own machinery costs.
 4. nanoGPT's GPT at the same parameter count and shape (LayerNorm, GELU MLP, learned positions)
@@ -308,8 +310,13 @@ def main() -> int:
         res["one_process_tokens_per_s"] = round(one, 1)
         res["one_process_ratio_vs_nanogpt"] = round(one / nano_tps, 3)
         res["one_process_mfu"] = round(one * fpt / peak, 3)
+        # the trainer's machinery against the plain loop, both one process with every thread
+        res["one_process_over_plain"] = round(one / plain_tps, 3)
+        res["one_process_over_plain_paired_median"] = round(statistics.median(
+            a / b for a, b in zip(rounds["tinyschool train, 1 process"], rounds["plain loop"])), 3)
         print(f"tinyschool train in 1 process with {args.threads} threads: {one:,.0f} tokens/s, MFU {one * fpt / peak:.1%}, "
-              f"/ nanoGPT {one / nano_tps:.2f}; {processes} processes over 1: {ours / one:.2f}x")
+              f"/ nanoGPT {one / nano_tps:.2f}, / plain loop {one / plain_tps:.3f} (paired median "
+              f"{res['one_process_over_plain_paired_median']:.3f}); {processes} processes over 1: {ours / one:.2f}x")
     if "nanoGPT GPT compiled" in best:
         res["ratio_vs_nanogpt_compiled"] = round(ours / best["nanoGPT GPT compiled"], 3)
     # the same ratios paired round by round (each side against the other's measurement of the same

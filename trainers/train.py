@@ -153,7 +153,9 @@ def train_step(loss_fn: Callable, model: torch.nn.Module, opt: torch.optim.Optim
     for g in opt.param_groups:
         g["lr"] = lr
     with autocast_for(x.device, cfg.dtype):
-        loss = loss_fn(x, y) * weight
+        loss = loss_fn(x, y)
+    if weight != 1.0:  # an uneven data-parallel share
+        loss = loss * weight
     loss.backward()
     if group is not None:  # every rank: the whole batch's gradient and loss
         loss = group.average_gradients(list(model.parameters()), loss)
