@@ -1,6 +1,7 @@
 """Minimal-pair probes: known preferences on a toy grammar, the scoring arithmetic against plain
 loops, the CLI end to end on a real run and a real Hugging Face model, and bad input."""
 import json
+import math
 import random
 from pathlib import Path
 
@@ -87,6 +88,16 @@ def test_kneser_ney_distributions_sum_to_one_and_unigram_ignores_order():
             assert sum(m.prob(hist, w) for w in vocab) == pytest.approx(1.0, abs=1e-9)
     uni = NGramModel(1).fit(texts)
     assert uni.sentence_logprob("The dog runs.") == uni.sentence_logprob("runs dog The.")
+
+
+def test_an_unseen_word_keeps_some_probability_when_no_ngram_was_seen_once():
+    """Every bigram of this corpus is seen twice: Ney's discount n1 / (n1 + 2 n2) would be 0 and an
+    unseen word's probability 0 (a math domain error in the log); the probe's baselines must score any text."""
+    m = NGramModel(2).fit(["The dog ran.", "The dog ran."])
+    lp, n = m.sentence_logprob("The cat ran.")
+    assert n == 4 and math.isfinite(lp) and lp < m.sentence_logprob("The dog ran.")[0]
+    vocab = sorted(m.vocab) + ["<unknown word>"]
+    assert sum(m.prob(["the"], w) for w in vocab) == pytest.approx(1.0, abs=1e-9)
 
 
 def _toy_lm(context=64, vocab=50, seed=0):

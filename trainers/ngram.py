@@ -70,7 +70,8 @@ class NGramModel:
         for k in range(1, n + 1):
             coc = Counter(v for v in counts[k].values() if v <= 2)
             n1, n2 = coc.get(1, 0), coc.get(2, 0)
-            self.discount[k] = n1 / (n1 + 2 * n2) if n1 + n2 else 0.5
+            # Ney's estimate; with no n-gram seen once it would be 0, leaving unseen words probability 0
+            self.discount[k] = n1 / (n1 + 2 * n2) if n1 else 0.5
             tot, typ = defaultdict(int), defaultdict(int)
             for g, c in counts[k].items():
                 tot[g[:-1]] += c

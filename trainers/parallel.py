@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import re
 import signal
+import sys
 import time
 from datetime import timedelta
 from typing import Any, Callable
@@ -97,7 +98,9 @@ def start(world: int, follower: Callable[..., None], args: tuple[Any, ...]) -> G
             raise ParallelError(f"data-parallel rank could not start ({why}); a script that trains must run its "
                                 'code under `if __name__ == "__main__":` (the ranks import it), or set [train] processes = 1')
         time.sleep(0.1)
+    hook = sys.excepthook
     dist.init_process_group("gloo", store=store, rank=0, world_size=world, timeout=STEP_TIMEOUT)
+    sys.excepthook = hook  # torch wraps it to prefix "[rank0]: " to every line, once more each run in this process
     return group
 
 
