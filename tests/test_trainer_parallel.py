@@ -1,5 +1,7 @@
 """Data-parallel training over a CPU's cores (trainers.parallel): the same run as one process,
 deterministic, resumable, and a failed rank ends it with one line."""
+import sys
+
 import pytest
 import torch
 
@@ -69,7 +71,9 @@ def test_a_rank_that_cannot_start_ends_the_run_with_one_line():
 
 
 def test_a_rank_that_dies_mid_run_is_named_in_one_line():
+    hook = sys.excepthook
     group = parallel.start(2, faults.rank_dies_after_joining, ())
+    assert sys.excepthook is hook  # torch's "[rank0]: " prefix would pile up over the runs of one process
     w = torch.nn.Parameter(torch.ones(3))
     (w * 2).sum().backward()
     try:
