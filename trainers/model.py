@@ -156,9 +156,9 @@ def matmul_t(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 @torch.library.custom_op("tinyschool::cpu_linear", mutates_args=())
 def cpu_linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """F.linear(x, w) without bias, fp32 on a CPU: forward and input gradient by oneDNN (matmul_t; used where it is this CPU's faster library),
-    the weight gradient by torch's own matmul (as fast at its shape). An opaque call for
-    torch.compile, which would otherwise send the products to MKL."""
+    """F.linear(x, w) without bias, fp32 on a CPU: forward and input gradient by oneDNN (matmul_t;
+    used where oneDNN is this CPU's faster library), the weight gradient by torch's own matmul (as
+    fast at its shape). An opaque call for torch.compile, which would otherwise send the products to MKL."""
     return matmul_t(x, w)
 
 

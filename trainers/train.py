@@ -318,14 +318,15 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     metrics = MetricLog(out, {"curriculum": cur.name, "seed": seed}, rows, purge_step=step or None)
     group = None
     if world > 1:  # ranks 1.. build the same run from the same checkpoint; they only step
-        torch.set_num_threads(max(1, threads // world))
+        rank_threads = max(1, threads // world)
+        torch.set_num_threads(rank_threads)
         try:
             group = parallel.start(world, _follow, (exp.model_dump(mode="json"), cur.name, seed, str(prep.dir),
-                                                    max(1, threads // world), compile, end))
+                                                    rank_threads, compile, end))
         except parallel.ParallelError as e:
             metrics.tb.close()
             raise TrainError(f"{out}: {e}") from None
-        log(f"{cur.name} seed {seed}: data parallel over {world} processes, {max(1, threads // world)} thread(s) each")
+        log(f"{cur.name} seed {seed}: data parallel over {world} processes, {rank_threads} thread(s) each")
     batches = prefetch(parallel.share(data.batch, group), range(step, end), device)
     ckpt_every = cfg.checkpoint_every or cfg.eval_every
     probe_every = exp.probe.probe_every if exp.probe.enabled else 0
