@@ -266,6 +266,23 @@ def test_compiled_training_is_deterministic_and_follows_the_eager_curve(tmp_path
     assert val(a) == pytest.approx(val(e), rel=2e-3)  # and the compiled model is the same model
 
 
+@pytest.mark.slow
+def test_bf16_autocast_on_the_cpu_is_deterministic_and_follows_the_fp32_curve(tmp_path, corpus):
+    """`dtype = "bfloat16"` on a CPU (what pays on CPUs with AMX; README): the run is repeatable
+    number for number and learns what the fp32 run learns."""
+    runs = {}
+    for name, dtype in (("b1", "bfloat16"), ("b2", "bfloat16"), ("f", "float32")):
+        p = exp_file(tmp_path, name)
+        p.write_text(p.read_text().replace("[train]\n", f'[train]\ndtype = "{dtype}"\ncompile = false\n'))
+        runs[name] = train_run(load_experiment(p), "random", 1, threads=1)
+    a, b, f = (_curve(runs[n]["run"]) for n in ("b1", "b2", "f"))
+    assert a == b
+    val = lambda c: [v for m, _, v in c if m == "val_loss"]  # noqa: E731
+    assert val(a) != val(f)  # bf16 really ran: other numbers than fp32's
+    assert val(a)[-1] < 0.8 * val(a)[0]
+    assert val(a) == pytest.approx(val(f), rel=5e-3)  # measured: within 0.1%
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_trains_on_a_gpu_with_bf16_autocast_compile_and_fused_adamw(tmp_path, corpus):
     p = exp_file(tmp_path, "gpu")
