@@ -50,9 +50,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from corpora import Corpus  # noqa: E402
 from corpora.machine import available_cores  # noqa: E402
 from trainers.config import Experiment  # noqa: E402
-from trainers.model import Transformer, compile_unavailable, keep_freed_memory, ONEDNN_AVAILABLE, onednn_matmul_t, preset  # noqa: E402
+from trainers.model import Transformer, compile_unavailable, ONEDNN_AVAILABLE, onednn_matmul_t, preset  # noqa: E402
 from trainers.prepare import prepare  # noqa: E402
-from trainers.train import build_scheduler, model_config, resolve_device, train_run  # noqa: E402
+from trainers.train import build_scheduler, model_config, resolve_device, set_up_process, train_run  # noqa: E402
 
 
 def matmul_peaks(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048, trials: int = 7,
@@ -162,8 +162,7 @@ def plain_loop(model: nn.Module, batches, device, dtype: str, compile: bool = Fa
 def _steps_per_s(preset_name: str, threads: int, steps: int, batch: int, seed: int, compile: bool = False) -> float:
     """One worker of the ablation measurement: training tokens/s of a preset at `threads` (eager,
     or compiled as a long run's `compile = "auto"` does)."""
-    torch.set_num_threads(threads)
-    keep_freed_memory()  # as every training run does (trainers/train.py)
+    set_up_process(threads)  # as every training run does
     torch.manual_seed(seed)
     model = Transformer(preset(preset_name, vocab_size=4096 if preset_name == "7m" else 512))
     T = model.cfg.context
@@ -215,8 +214,7 @@ def main() -> int:
         res = ablate_plan(args.steps, args.rounds, tuple(args.plan_presets.split(",")), args.plan_compile)
         print(json.dumps({"metric": "ablate_plan", "cores": available_cores(), "compile": args.plan_compile, "load_average": round(os.getloadavg()[0], 1), **res}))
         return 0
-    torch.set_num_threads(args.threads)
-    memory = keep_freed_memory()  # process-wide, as every training run does: all sides below get it
+    memory = set_up_process(args.threads)  # process-wide, as every training run does: all sides below get it
     device = resolve_device(args.device)
     dtype = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
     why = compile_unavailable(device) if args.compile else None

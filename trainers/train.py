@@ -59,11 +59,12 @@ class TrainError(Exception):
     pass
 
 
-def set_up_process(threads: int | None) -> None:
+def set_up_process(threads: int | None) -> bool:
     """What every training (and reference-model training) sets process-wide: its torch threads
-    (default: every core this process may run on) and freed memory kept for reuse."""
+    (default: every core this process may run on) and freed memory kept for reuse (returns whether
+    that took effect)."""
     torch.set_num_threads(threads or available_cores())
-    keep_freed_memory()
+    return keep_freed_memory()
 
 
 def resolve_device(name: str) -> torch.device:
