@@ -229,7 +229,7 @@ def main() -> int:
     peaks = matmul_peaks(device, peak_dtype, peak_n)
     print(f"{dtype} matmul peak: " + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in peaks.items()) + " GFLOP/s", flush=True)
     if device.type == "cpu" and dtype == "float32" and getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
-        print("this CPU has AMX: --dtype bfloat16 measures bf16 autocast, [train] dtype = \"bfloat16\" (1.5-1.8x here; README)", flush=True)
+        print("this CPU has AMX: --dtype bfloat16 measures bf16 autocast, [train] dtype = \"bfloat16\" (1.5-1.8x on the README's AMX host)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         make_corpus(tmp / "corpus")
