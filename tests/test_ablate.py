@@ -183,6 +183,10 @@ def test_a_diverged_run_is_reported_and_left_out_of_the_statistics(tmp_path):
     assert float(cells[3]) == pytest.approx(statistics.stdev([2.5, 2.6]), abs=1e-4)
     assert "nan" not in report.lower().replace("nan or infinite", "")
     assert "**Diverged**" in report and "easy-to-hard seed 2 (at 2,000 tokens)" in report
+    assert "validation on 10% of the corpus's documents held out, at most 256 evaluated" in report
+    fixed = write_report(exp.model_copy(update={"heldout_from": "heldout_stories"}))["report"].read_text()
+    assert "validation on the fixed held-out set `heldout_stories` (every corpus document trains)" in fixed
+    assert "10%" not in fixed
     assert out["verdicts"]["easy-to-hard"] == "better"
     summary = {(r["curriculum"], r["seed"]): r for r in pq.read_table(out["report"].parent / "summary.parquet").to_pylist()}
     assert summary[("easy-to-hard", 2)]["diverged"] and summary[("easy-to-hard", 2)]["diverged_at_tokens"] == 2000

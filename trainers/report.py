@@ -136,7 +136,7 @@ def write_report(exp: Experiment) -> dict:
     md = [f"# Curriculum ablation: {exp.name}", "",
           *([exp.description.strip(), ""] if exp.description.strip() else []),
           f"Corpus `{exp.corpus}`; model preset `{exp.model.preset}`; {tokens_budget:,} training tokens per run "
-          f"(equal budget); seeds {', '.join(map(str, exp.seeds))}; validation on {exp.heldout:.0%} held-out documents.", ""]
+          f"(equal budget); seeds {', '.join(map(str, exp.seeds))}; {_validation_on(exp)}.", ""]
     if len(exp.seeds) < 3:
         md += [f"**Only {len(exp.seeds)} seeds: the intervals are wide and the verdicts indicative.** Use 3 or more for a claim.", ""]
     md += ["## Validation loss per curriculum", "",
@@ -177,6 +177,14 @@ def write_report(exp: Experiment) -> dict:
     (out / "report.md").write_text("\n".join(md))
     return {"report": out / "report.md", "plot": plot, "target": target, "rows": rows,
             "verdicts": {n: v for n, (v, _) in verdicts.items()}}
+
+
+def _validation_on(exp: Experiment) -> str:
+    """What the validation loss is measured on, as the trainer chose it (prepare's split)."""
+    if exp.heldout_from:
+        return (f"validation on the fixed held-out set `{exp.heldout_from}` (every corpus document trains), "
+                f"at most {exp.train.eval_docs:,} documents evaluated")
+    return f"validation on {exp.heldout:.0%} of the corpus's documents held out, at most {exp.train.eval_docs:,} evaluated"
 
 
 def _bucket_order(exp: Experiment) -> list[str]:
