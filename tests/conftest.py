@@ -50,6 +50,19 @@ def run_cli(*args, cwd=None, env=None, timeout=600):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run_report_queries(report: str) -> list[str]:
+    """Run every `python -c` DuckDB query a report suggests, as a reader would paste it into a shell
+    (only what the install brings: no duckdb command-line tool); returns their outputs."""
+    cmds = [line for line in report.splitlines() if line.startswith("python -c")]
+    assert cmds, "the report suggests no query"
+    outs = []
+    for cmd in cmds:
+        r = subprocess.run(["bash", "-c", cmd.replace("python", sys.executable, 1)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, (cmd, r.stderr)
+        outs.append(r.stdout)
+    return outs
+
+
 def write_recipe(path: Path, body: str) -> Path:
     path.write_text(body)
     return path

@@ -5,7 +5,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import run_cli
+from conftest import run_cli, run_report_queries
 
 from corpora import Corpus
 from tinyschool.executors.local import LocalExecutor
@@ -96,6 +96,7 @@ def test_search_finds_the_planted_domain_and_the_winner_beats_uniform(tmp_path):
     assert best < worst
     report = (out / "report.md").read_text()
     assert "| linear |" in report and "| gbm |" in report and "Spearman rho" in report
+    assert "weight_a" in run_report_queries(report)[0]  # the query the report suggests runs as written
     assert f"- **{WINNER}** vs {UNIFORM}: **better**" in report and f"vs {NATURAL}" in report
     png = (out / "predicted_vs_observed.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

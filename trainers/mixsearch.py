@@ -34,7 +34,7 @@ from trainers.config import CurriculumConfig, Experiment, MixSearchConfig
 from trainers.prepare import Prepared, share_prepared
 from trainers.regression import REGRESSORS, Fit, best_fit, cross_validate
 from trainers.probe_report import blimp_score
-from trainers.report import summarize, verdict
+from trainers.report import query_command, summarize, verdict
 from trainers.targets import PROBES, make_target
 from trainers.train import prepare_experiment, run_dir
 
@@ -281,8 +281,9 @@ def report_markdown(exp: Experiment, res: SearchResult, plot: Path, toml: str) -
         md += ["", "Per-run curves and the ablation statistics of these runs: `validate/report.md`.", ""]
     md += [f"![predicted against observed target, out of fold]({plot.name})", "",
            "## The winner as a curriculum", "", "```toml", toml.rstrip(), "```", "",
-           "Every proxy's weights, target and out-of-fold predictions: `mixture.parquet` "
-           f"(`duckdb -c \"SELECT * FROM '{exp.out_dir}/mixture.parquet' ORDER BY target\"`); the proxy runs: `proxies/`.", ""]
+           "Every proxy's weights, target and out-of-fold predictions: `mixture.parquet`, e.g.:", "", "```bash",
+           query_command(f"SELECT * FROM '{exp.out_dir}/mixture.parquet' ORDER BY target"), "```", "",
+           "The proxy runs: `proxies/`.", ""]
     return "\n".join(md)
 
 

@@ -24,7 +24,7 @@ from trainers.config import Experiment, ProbeConfig
 from trainers.probe import (PROBES, load_run_lm, ngram_models, probe, published_rows, summarize, training_texts,
                             untrained_run_lm, vocabulary, write_probes)
 from trainers.probe_suites import ProbeError, Suite, load_suite
-from trainers.report import summarize as ci, verdict
+from trainers.report import query_command, summarize as ci, verdict
 from trainers.train import SNAPSHOTS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -229,8 +229,9 @@ def blimp_section(exp: Experiment, suite: Suite | None, runs: list[dict]) -> tup
         md.append("")
     png = plot_blimp(exp, summ, any_run, exp.out_dir / "blimp.png")
     md += [f"![BLiMP accuracy against training tokens]({png.name})", "",
-           "Per pair and scorer: `*/seed*/probes.parquet` (e.g. `duckdb -c \"SELECT scorer, paradigm, avg(correct) FROM "
-           f"'{exp.out_dir}/*/seed*/probes.parquet' GROUP BY ALL\"`).", ""]
+           "Per pair and scorer: `*/seed*/probes.parquet`, e.g.:", "", "```bash",
+           query_command(f"SELECT scorer, paradigm, avg(correct) FROM '{exp.out_dir}/*/seed*/probes.parquet' GROUP BY ALL ORDER BY ALL"),
+           "```", ""]
     return md, table_rows
 
 

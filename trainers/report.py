@@ -172,11 +172,17 @@ def write_report(exp: Experiment) -> dict:
     md += ["", f"![validation loss against tokens]({plot.name})", "",
            "Per-run numbers: `summary.parquet`; every logged metric: `*/seed*/metrics.parquet`. Query them with DuckDB "
            "from Python, e.g.:", "", "```bash",
-           f"python -c \"import duckdb; duckdb.sql(\\\"SELECT curriculum, seed, min(value) FROM '{out}/*/seed*/metrics.parquet' "
-           "WHERE metric = 'val_loss' GROUP BY ALL ORDER BY ALL\\\").show()\"", "```", ""]
+           query_command(f"SELECT curriculum, seed, min(value) FROM '{out}/*/seed*/metrics.parquet' "
+                         "WHERE metric = 'val_loss' GROUP BY ALL ORDER BY ALL"), "```", ""]
     (out / "report.md").write_text("\n".join(md))
     return {"report": out / "report.md", "plot": plot, "target": target, "rows": rows,
             "verdicts": {n: v for n, (v, _) in verdicts.items()}}
+
+
+def query_command(sql: str) -> str:
+    """A shell command that runs `sql` (no double quotes in it) with what the install brings: DuckDB's
+    Python package, not its command-line tool."""
+    return f"python -c \"import duckdb; duckdb.sql(\\\"{sql}\\\").show()\""
 
 
 def _validation_on(exp: Experiment) -> str:
