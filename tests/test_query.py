@@ -8,6 +8,7 @@ import pytest
 
 from conftest import run_cli
 from corpora import Corpus, raw_table
+from corpora.store import CorruptShardError
 from corpora.query import query_arrow
 from test_store import records
 
@@ -60,6 +61,21 @@ def test_writes_are_refused(corpus, sql):
     assert r.returncode == 1
     assert "read-only" in r.stderr and "Traceback" not in r.stderr
     assert Corpus(corpus.root).verify() == []
+
+
+def test_a_lateral_unnest_of_a_column(corpus):
+    """`FROM raw, unnest(list_column)` (the README's OOV-word query): DuckDB's parser alone cannot
+    name the tables of such a query; the stages it reads are still checked and the query runs."""
+    t = query_arrow(corpus, "SELECT w, count(*) AS n FROM raw, unnest(string_split(text, ' ')) AS t(w) "
+                            "WHERE w = 'cat' GROUP BY 1")
+    assert t.to_pylist() == [{"w": "cat", "n": 5}]
+    # a damaged stage is still named when such a query reads it
+    shard = corpus.shard_files("raw")[0]
+    shard.write_bytes(shard.read_bytes()[:100])
+    with pytest.raises(CorruptShardError, match="part-00000"):
+        query_arrow(corpus, "SELECT w FROM raw, unnest(string_split(text, ' ')) AS t(w)")
+    from corpora.query import stages_read
+    assert stages_read("SELECT w FROM annotated, unnest(oov_words) AS t(w)") == {"annotated"}
 
 
 def test_sql_error_is_one_line(corpus):
