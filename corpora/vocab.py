@@ -6,6 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+# English words always allowed beside a vocabulary: interjections and narrative words a children's
+# story needs that are not among spaCy's stop words and not the nouns, verbs and adjectives a
+# vocabulary lists. The constrained decoder lets them through and the OOV measure does not count them.
+NARRATIVE_WORDS = frozenset("""
+oh wow yay hooray hello hi bye goodbye okay ok yes no please sorry thanks mr mrs ms miss
+suddenly finally quickly slowly softly gently happily sadly together away again outside inside
+today tomorrow yesterday tonight soon later always never sometimes maybe really very too also
+once upon time day one two three four five six seven eight nine ten first next then after
+""".split())
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     path: Path

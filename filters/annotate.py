@@ -44,7 +44,7 @@ from filters.text import Doc, decode_text, normalized_text, parse_slots
 from filters.trim import COLUMN as TRIM_COLUMN
 from filters.trim import replace_text, trim_docs
 
-STAGE_VERSION = 3  # 2: token hashes became a byte polynomial (so a batch hashes in numpy); 3: trim_unfinished also trims stories the model stopped mid-sentence
+STAGE_VERSION = 4  # 2: token hashes became a byte polynomial (so a batch hashes in numpy); 3: trim_unfinished also trims stories the model stopped mid-sentence; 4: the OOV measure allows the narrative words the decoder allows
 WORK_DIR = ".annotate"
 
 

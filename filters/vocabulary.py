@@ -2,9 +2,10 @@
 
 `oov_rate` is the share of word tokens (tokens with a letter and no digit) that are nouns, verbs or
 adjectives (the vocabulary's classes, by spaCy's tag) whose lemma is outside the allowed set: the
-vocabulary's lemmas, spaCy's English stop words (the vocabulary leaves function words out because
-they are always allowed) and the words of the prompt's slot values (the character's name, the
-setting...). Adverbs, interjections and the like are not judged. `oov_words` lists the distinct out-of-vocabulary words (sorted,
+vocabulary's lemmas, spaCy's stop words (the vocabulary leaves function words out because
+they are always allowed), in English the narrative words the constrained decoder also allows
+(`corpora.vocab.NARRATIVE_WORDS`: "today", "tomorrow", "hello"...), and the words of the prompt's
+slot values (the character's name, the setting...). Adverbs, interjections and the like are not judged. `oov_words` lists the distinct out-of-vocabulary words (sorted,
 at most `max_listed`). `required_words_present` says whether every required word of the prompt
 (the `verb`, `noun`, `adjective` slots by default) appears as a word or as a lemma; null when the
 prompt required none.
@@ -22,7 +23,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from corpora.languages import import_spacy, load_pipeline, stop_words
-from corpora.vocab import read_vocab
+from corpora.vocab import NARRATIVE_WORDS, read_vocab
 from filters.base import Annotator, AnnotatorConfig
 from filters.text import WORD_RE
 
@@ -82,7 +83,10 @@ class VocabularyAnnotator(Annotator):
         else:
             self.lemmatizer = Lemmatizer(None, load_pipeline(cfg.language))
         self.vocab = read_vocab(resources.vocab_path).lemmas() if resources.vocab_path else None
-        self.allowed = frozenset(self.vocab or ()) | stop_words(cfg.language)
+        # the closure the constrained decoder allows too: the vocabulary, function words, and in English
+        # the narrative words ("today", "suddenly", "hello")
+        narrative = NARRATIVE_WORDS if cfg.language == "en" else frozenset()
+        self.allowed = frozenset(self.vocab or ()) | stop_words(cfg.language) | narrative
         # without a tagger every word is "X": judge it (stop words are allowed above)
         self._judged = frozenset(cfg.judged_pos) | ({"X"} if self.lemmatizer.nlp is None else set())
         self._known: dict[str, int] = {}  # word form -> NOT_A_WORD | IN_VOCAB | OOV

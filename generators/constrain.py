@@ -32,18 +32,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import prompts
-from corpora.vocab import read_vocab
+from corpora.vocab import NARRATIVE_WORDS, read_vocab
 from generators.vocab import load_spacy
 
 DEFAULT_REQUIRED_SLOTS = ("verb", "noun", "adjective")
-# always allowed: interjections and narrative words a children's story needs that are not in spaCy's
-# stop words and are not nouns, verbs or adjectives
-EXTRA_ALLOWED = """
-oh wow yay hooray hello hi bye goodbye okay ok yes no please sorry thanks mr mrs ms miss
-suddenly finally quickly slowly softly gently happily sadly together away again outside inside
-today tomorrow yesterday tonight soon later always never sometimes maybe really very too also
-once upon time day one two three four five six seven eight nine ten first next then after
-""".split()
 _WORD = re.compile(r"[A-Za-z]+")
 _SENT_END = re.compile(r"[.!?]")
 # part of a constrained request's cache key: raise it when the processor decodes differently, so a
@@ -148,7 +140,7 @@ def closure(vocab_path: str) -> frozenset[str]:
                 allowed.add(form)
     for w in STOP_WORDS:
         allowed |= {w, *(_WORD.findall(w))}
-    allowed |= set(EXTRA_ALLOWED)
+    allowed |= NARRATIVE_WORDS
     for name in ("names", "settings", "openings"):
         path = prompts.ROOT / "lists" / f"{name}.txt"
         if path.exists():

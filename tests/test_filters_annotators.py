@@ -125,6 +125,20 @@ def test_vocabulary_lemmas_oov_and_required_words(annotators):
     assert v["required_words_present"] is None
 
 
+def test_vocabulary_allows_the_narrative_words_the_decoder_allows(annotators):
+    """"today", "tomorrow", "time"...: the constrained decoder lets them through (its closure), so
+    the OOV measure does not count them; a word outside both still counts."""
+    from generators.constrain import closure
+    from corpora.vocab import NARRATIVE_WORDS
+
+    assert NARRATIVE_WORDS <= closure(str(VOCAB))
+    voc = annotators["vocabulary"]
+    v, _ = voc.annotate(Doc("x", "Today the dog was sad. Tomorrow it will play. Yesterday it was a good time.", slots={}))
+    assert v["oov_rate"] == 0 and v["oov_words"] == []
+    v, _ = voc.annotate(Doc("x", "Today the dog read the manuscript.", slots={}))
+    assert v["oov_words"] == ["manuscript"]
+
+
 @pytest.mark.parametrize("text,prompt,reason", [
     ("", "", "degenerate:empty"),
     ("   \n ", "", "degenerate:empty"),
