@@ -101,6 +101,39 @@ def test_ablate_writes_a_report_with_statistics_plot_and_verdict(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_main_job_sets_aside_runs_of_an_earlier_corpus(tmp_path):
+    """`tinyschool run` makes its corpus anew (e.g. `--count 2000` after the default demo): the runs
+    trained on the earlier corpus are moved aside, whole, and the ablation trains afresh; an
+    unchanged corpus leaves them where they are (they resume or are found finished)."""
+    import json
+
+    from tinyschool.stages.ablate import set_aside_older_runs
+    from trainers.config import load_experiment
+    from trainers.prepare import data_fingerprint
+
+    make_corpus(tmp_path / "corpus")
+    p = tmp_path / "abl.toml"
+    p.write_text(EXP.format(corpus=tmp_path / "corpus", out=tmp_path / "runs", scorer="length"))
+    exp = load_experiment(p)
+    assert set_aside_older_runs(exp) is None  # nothing trained yet
+    out = tmp_path / "runs"
+    (out / "random" / "seed1").mkdir(parents=True)
+    (out / "random" / "seed1" / "summary.json").write_text("{}")
+    old = data_fingerprint(exp)
+    (out / "prepared.json").write_text(json.dumps({"fingerprint": old}))
+    assert set_aside_older_runs(exp) is None and (out / "random" / "seed1" / "summary.json").exists()  # same corpus
+    Corpus(tmp_path / "corpus").write_shard("clean", "part-00001", pa.Table.from_pylist(
+        [{"id": "new0001", "text": "Once upon a time, Sam had a new kite. The end.", "word_count": 6}]))  # more stories
+    assert data_fingerprint(exp) != old
+    kept = set_aside_older_runs(exp)
+    assert kept == tmp_path / f"runs.data-{old}" and (kept / "random" / "seed1" / "summary.json").exists()
+    assert not out.exists()
+    # set aside again later (the folder name is taken): a second folder, nothing overwritten
+    out.mkdir()
+    (out / "prepared.json").write_text(json.dumps({"fingerprint": old}))
+    assert set_aside_older_runs(exp) == tmp_path / f"runs.data-{old}-2" and kept.exists()
+
+
 def test_a_missing_column_is_one_clear_line(tmp_path):
     make_corpus(tmp_path / "corpus", n=40)
     exp = tmp_path / "abl.toml"

@@ -3,6 +3,7 @@ BLiMP (or the configured probe suite) on every run and the judge; also the main 
 a short ablation on the corpus it just made."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from trainers.ablate import plan, run_ablation
 from trainers.config import ExperimentError, load_experiment
 from trainers.heldout import heldout_warning
 from trainers.judge import judge_section
-from trainers.prepare import load_prepared
+from trainers.prepare import data_fingerprint, load_prepared
 from trainers.probe_report import add_to_report, blimp_section, probe_ablation
 from trainers.probe_suites import ProbeError
 from trainers.train import TrainError, run_dir
@@ -38,9 +39,31 @@ def ablate_stage(recipe, corpus: Corpus, args: Any = None):
     exp = load_experiment(prompts.resolve("experiments", recipe.experiment, ".toml"), {"corpus": str(corpus.root)})
     if getattr(args, "out", None):
         exp = exp.model_copy(update={"out": str(Path(args.out) / "runs" / exp.name)})
+    if (kept := set_aside_older_runs(exp)) is not None:
+        console.print(f"ablate: the corpus changed since the runs in {exp.out_dir} trained; they are kept in {kept}, "
+                      "and the ablation trains afresh")
     rep = run_ablation_stage(exp, training_executor())
     console.print(f"[bold]ablation report: {rep['report']}[/bold]")
     return rep
+
+
+def set_aside_older_runs(exp) -> Path | None:
+    """The main job makes its corpus anew (more stories, new cleaning): runs it trained on an earlier
+    state of the corpus are moved aside, not deleted, to `<out>.data-<that state's fingerprint>`, so
+    that the ablation trains on the corpus as it is now. Returns where they went (None: nothing to move)."""
+    marker = exp.out_dir / "prepared.json"
+    if not marker.exists():
+        return None
+    old = json.loads(marker.read_text()).get("fingerprint")
+    if old == data_fingerprint(exp):
+        return None
+    dest = exp.out_dir.with_name(f"{exp.out_dir.name}.data-{old}")
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = exp.out_dir.with_name(f"{exp.out_dir.name}.data-{old}-{n}")
+    exp.out_dir.rename(dest)
+    return dest
 
 
 def add_executor_args(p) -> None:
