@@ -110,28 +110,36 @@ def test_the_main_job_sets_aside_runs_of_an_earlier_corpus(tmp_path):
     from tinyschool.stages.ablate import set_aside_older_runs
     from trainers.config import load_experiment
     from trainers.prepare import data_fingerprint
+    from trainers.train import run_fingerprint
 
     make_corpus(tmp_path / "corpus")
     p = tmp_path / "abl.toml"
     p.write_text(EXP.format(corpus=tmp_path / "corpus", out=tmp_path / "runs", scorer="length"))
     exp = load_experiment(p)
     assert set_aside_older_runs(exp) is None  # nothing trained yet
-    out = tmp_path / "runs"
-    (out / "random" / "seed1").mkdir(parents=True)
-    (out / "random" / "seed1" / "summary.json").write_text("{}")
-    old = data_fingerprint(exp)
-    (out / "prepared.json").write_text(json.dumps({"fingerprint": old}))
-    assert set_aside_older_runs(exp) is None and (out / "random" / "seed1" / "summary.json").exists()  # same corpus
+    out, old = tmp_path / "runs", data_fingerprint(exp)
+
+    def started(data_fp):  # what a run writes when it starts, and prepare's marker
+        (out / "random" / "seed1").mkdir(parents=True, exist_ok=True)
+        fp = run_fingerprint(exp, exp.curriculum("random"), 1, data_fp)
+        (out / "random" / "seed1" / "config.json").write_text(json.dumps({"fingerprint": fp}))
+        (out / "prepared.json").write_text(json.dumps({"fingerprint": data_fp}))
+
+    started(old)
+    assert set_aside_older_runs(exp) is None and (out / "random" / "seed1" / "config.json").exists()  # same corpus
     Corpus(tmp_path / "corpus").write_shard("clean", "part-00001", pa.Table.from_pylist(
         [{"id": "new0001", "text": "Once upon a time, Sam had a new kite. The end.", "word_count": 6}]))  # more stories
-    assert data_fingerprint(exp) != old
+    new = data_fingerprint(exp)
+    assert new != old
     kept = set_aside_older_runs(exp)
-    assert kept == tmp_path / f"runs.data-{old}" and (kept / "random" / "seed1" / "summary.json").exists()
+    assert kept == tmp_path / "runs.previous" and (kept / "random" / "seed1" / "config.json").exists()
     assert not out.exists()
-    # set aside again later (the folder name is taken): a second folder, nothing overwritten
-    out.mkdir()
-    (out / "prepared.json").write_text(json.dumps({"fingerprint": old}))
-    assert set_aside_older_runs(exp) == tmp_path / f"runs.data-{old}-2" and kept.exists()
+    # already re-prepared for the new corpus (a run that stopped with the old error), the runs still older
+    started(old)
+    (out / "prepared.json").write_text(json.dumps({"fingerprint": new}))
+    assert set_aside_older_runs(exp) == tmp_path / "runs.previous-2" and kept.exists()  # nothing overwritten
+    started(new)
+    assert set_aside_older_runs(exp) is None
 
 
 def test_a_missing_column_is_one_clear_line(tmp_path):

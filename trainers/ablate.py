@@ -13,8 +13,8 @@ from trainers.heldout import heldout_warning
 from trainers.model import Transformer
 from trainers.prepare import load_prepared
 from trainers.report import write_report
-from trainers.train import (SPLIT_BELOW_FLOPS_PER_TOKEN, _fingerprint, finished, model_config, prepare_experiment,
-                            resolve_device, run_dir, train_run)
+from trainers.train import (SPLIT_BELOW_FLOPS_PER_TOKEN, finished, model_config, prepare_experiment,
+                            resolve_device, run_dir, run_fingerprint, train_run)
 
 
 def _run_one(job: tuple[dict, str, int, int]) -> dict:
@@ -54,7 +54,7 @@ def run_ablation(exp: Experiment, executor, workers: int | None = None, on_done:
     data = exp.model_dump(mode="json")
     results, todo = [], []
     for c, s in jobs:
-        done = finished(run_dir(exp, c, s), _fingerprint(exp, exp.curriculum(c), s, prep.fingerprint))
+        done = finished(run_dir(exp, c, s), run_fingerprint(exp, exp.curriculum(c), s, prep.fingerprint))
         if done is None:
             todo.append((data, c, s, threads))
             continue

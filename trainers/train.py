@@ -200,7 +200,7 @@ def run_dir(exp: Experiment, curriculum: str, seed: int) -> Path:
     return exp.out_dir / curriculum / f"seed{seed}"
 
 
-def _fingerprint(exp: Experiment, cur: CurriculumConfig, seed: int, data_fp: str) -> str:
+def run_fingerprint(exp: Experiment, cur: CurriculumConfig, seed: int, data_fp: str) -> str:
     d = {"data": data_fp, "model": exp.model.model_dump(), "train": exp.train.model_dump(exclude={"threads", "processes", "device"}),
          "curriculum": cur.model_dump(), "seed": seed, "scorer": exp.scorer}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
@@ -296,7 +296,7 @@ def train_run(exp: Experiment, curriculum: str | None = None, seed: int | None =
     prep = prep or prepare_experiment(exp)
     out = run_dir(exp, cur.name, seed)
     out.mkdir(parents=True, exist_ok=True)
-    fp = _fingerprint(exp, cur, seed, prep.fingerprint)
+    fp = run_fingerprint(exp, cur, seed, prep.fingerprint)
     if (done := finished(out, fp)) is not None:
         return done
     mcfg, total_steps, data, model, opt = new_run(exp, cur, seed, prep, device)
@@ -417,7 +417,7 @@ def _follow(rank: int, world: int, port: int, exp_data: dict, curriculum: str, s
         _, total_steps, data, model, opt = new_run(exp, cur, seed, prep, device)
         step, ckpt = 0, run_dir(exp, cur.name, seed) / CHECKPOINT
         if ckpt.exists():  # rank 0 writes the next one only after a step this rank takes part in
-            step, _ = load_checkpoint(ckpt, model, opt, _fingerprint(exp, cur, seed, prep.fingerprint))
+            step, _ = load_checkpoint(ckpt, model, opt, run_fingerprint(exp, cur, seed, prep.fingerprint))
         loss_fn = training_loss(model, compile)
         model.train()
         for s, (x, y, weight, _) in zip(range(step, end), prefetch(parallel.share(data.batch, group), range(step, end), device)):

@@ -26,7 +26,7 @@ from trainers.judge import judge_section
 from trainers.prepare import data_fingerprint, load_prepared
 from trainers.probe_report import add_to_report, blimp_section, probe_ablation
 from trainers.probe_suites import ProbeError
-from trainers.train import TrainError, run_dir
+from trainers.train import TrainError, run_dir, run_fingerprint
 
 
 def ablate_stage(recipe, corpus: Corpus, args: Any = None):
@@ -40,29 +40,32 @@ def ablate_stage(recipe, corpus: Corpus, args: Any = None):
     if getattr(args, "out", None):
         exp = exp.model_copy(update={"out": str(Path(args.out) / "runs" / exp.name)})
     if (kept := set_aside_older_runs(exp)) is not None:
-        console.print(f"ablate: the corpus changed since the runs in {exp.out_dir} trained; they are kept in {kept}, "
-                      "and the ablation trains afresh")
+        console.print(f"ablate: the runs in {exp.out_dir} were trained on an earlier corpus or other settings; they are "
+                      f"kept in {kept}, and the ablation trains afresh")
     rep = run_ablation_stage(exp, training_executor())
     console.print(f"[bold]ablation report: {rep['report']}[/bold]")
     return rep
 
 
 def set_aside_older_runs(exp) -> Path | None:
-    """The main job makes its corpus anew (more stories, new cleaning): runs it trained on an earlier
-    state of the corpus are moved aside, not deleted, to `<out>.data-<that state's fingerprint>`, so
-    that the ablation trains on the corpus as it is now. Returns where they went (None: nothing to move)."""
-    marker = exp.out_dir / "prepared.json"
-    if not marker.exists():
+    """The main job makes its corpus anew (more stories, new cleaning): runs it started on an earlier
+    state of the corpus (or with other settings) are moved aside, whole and not deleted, to
+    `<out>.previous` (`.previous-2`, ...), so that the ablation trains on the corpus as it is now.
+    Returns where they went (None: nothing to move)."""
+    out, fp = exp.out_dir, data_fingerprint(exp)
+    marker = out / "prepared.json"
+    older = marker.exists() and json.loads(marker.read_text()).get("fingerprint") != fp
+    for cur in exp.curricula:
+        for seed in exp.seeds:
+            cfg = run_dir(exp, cur.name, seed) / "config.json"  # written when a run starts
+            older = older or (cfg.exists() and json.loads(cfg.read_text()).get("fingerprint") != run_fingerprint(exp, cur, seed, fp))
+    if not older:
         return None
-    old = json.loads(marker.read_text()).get("fingerprint")
-    if old == data_fingerprint(exp):
-        return None
-    dest = exp.out_dir.with_name(f"{exp.out_dir.name}.data-{old}")
-    n = 1
+    dest, n = out.with_name(f"{out.name}.previous"), 1
     while dest.exists():
         n += 1
-        dest = exp.out_dir.with_name(f"{exp.out_dir.name}.data-{old}-{n}")
-    exp.out_dir.rename(dest)
+        dest = out.with_name(f"{out.name}.previous-{n}")
+    out.rename(dest)
     return dest
 
 
