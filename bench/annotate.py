@@ -24,6 +24,9 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
+import sys
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, also without an install
+
 import prompts
 from corpora import Corpus, raw_table
 from corpora.vocab import read_vocab

@@ -11,6 +11,10 @@ import time
 
 import torch
 
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, also without an install
+
 from generators.base import Request, Sampling
 from generators.config import GenerationConfig
 from generators.local import LocalBackend

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, also without an install
 from corpora.importer import CODECS, DEFAULT_COMPRESSION
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,6 +21,10 @@ import time
 import numpy as np
 from datasketch import MinHash
 
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, also without an install
+
 from filters.minhash import mix64_to32_py, shingles, signatures_for_texts
 from filters.text import NGRAM_BASE, WORD_RE, token_hash
 

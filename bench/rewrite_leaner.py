@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, also without an install
 from corpora import Corpus
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,6 +18,9 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, also without an install
+
 from corpora.machine import available_cores
 from filters.sandbox import Limits, SandboxPool, isolation_info, run_solution
 from generators.gsm8k import load_examples
