@@ -51,15 +51,15 @@ def set_aside_older_runs(exp) -> Path | None:
     """The main job makes its corpus anew (more stories, new cleaning): runs it started on an earlier
     state of the corpus (or with other settings) are moved aside, whole and not deleted, to
     `<out>.previous` (`.previous-2`, ...), so that the ablation trains on the corpus as it is now.
-    Returns where they went (None: nothing to move)."""
-    out, fp = exp.out_dir, data_fingerprint(exp)
-    marker = out / "prepared.json"
-    older = marker.exists() and json.loads(marker.read_text()).get("fingerprint") != fp
-    for cur in exp.curricula:
-        for seed in exp.seeds:
-            cfg = run_dir(exp, cur.name, seed) / "config.json"  # written when a run starts
-            older = older or (cfg.exists() and json.loads(cfg.read_text()).get("fingerprint") != run_fingerprint(exp, cur, seed, fp))
-    if not older:
+    A run's fingerprint (config.json, written when it starts) holds its data's. Returns where they
+    went (None: nothing to move)."""
+    out, data_fp = exp.out_dir, data_fingerprint(exp)
+
+    def older(cur, seed) -> bool:
+        cfg = run_dir(exp, cur.name, seed) / "config.json"
+        return cfg.exists() and json.loads(cfg.read_text()).get("fingerprint") != run_fingerprint(exp, cur, seed, data_fp)
+
+    if not any(older(cur, seed) for cur in exp.curricula for seed in exp.seeds):
         return None
     dest, n = out.with_name(f"{out.name}.previous"), 1
     while dest.exists():
