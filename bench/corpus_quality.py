@@ -72,7 +72,7 @@ def main() -> int:
 
     recipe = load_recipe(args.recipe, {"count": args.count})
     s = recipe.sampling
-    if not (s.vocab_bias or s.required_bias or s.sentence_bias):
+    if not (s.vocab_bias or s.required_bias or s.sentence_bias or s.echo_bias):
         console.print(f"{args.recipe}: [sampling] vocab_bias, required_bias and sentence_bias are 0: nothing to compare")
         return 2
     out = Path(args.out)
@@ -83,7 +83,7 @@ def main() -> int:
         "constrained": recipe.model_copy(update={"cache": str(out / "requests.sqlite")}),
         "baseline": recipe.model_copy(update={"cache": str(out / "requests.sqlite"),
                                               "sampling": s.model_copy(update={"vocab_bias": 0.0, "required_bias": 0.0,
-                                                                                 "sentence_bias": 0.0})}),
+                                                                                 "sentence_bias": 0.0, "echo_bias": 0.0})}),
     }
     corpora = {k: Corpus(out / k) for k in variants}
     b = recipe.backend
@@ -92,7 +92,7 @@ def main() -> int:
     post = postprocessor(load_template(recipe.template).kind)
     shard = recipe.shard_size
     console.print(f"corpus_quality: {args.count} stories per variant from {args.recipe} "
-                  f"(vocab_bias {s.vocab_bias}, required_bias {s.required_bias}, sentence_bias {s.sentence_bias} after {s.sentence_words} words; baseline: all 0), shards of {shard}, alternating")
+                  f"(vocab_bias {s.vocab_bias}, required_bias {s.required_bias}, sentence_bias {s.sentence_bias} after {s.sentence_words} words, echo_bias {s.echo_bias}; baseline: all 0), shards of {shard}, alternating")
     # warm-up, not timed: the model's loading and first batch, and the constraint's token tables
     warm = variants["constrained"].model_copy(update={"count": 1, "sampling": s.model_copy(update={"max_tokens": 8})})
     run_generation(Corpus(out / "warmup"), warm.name, warm, backend_factory=lambda: inner, recipe_dict=warm.model_dump(mode="json"),

@@ -10,12 +10,12 @@ has none) or with more than 2% symbols.
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Any
 
 import pyarrow as pa
 from pydantic import Field
 
+from corpora.chars import is_emoji, is_symbol
 from filters.base import Annotator, AnnotatorConfig
 
 URL_RE = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|org|net|io|co|edu|gov|ly|me|html?|php)\b", re.IGNORECASE)
@@ -27,19 +27,6 @@ DATE_RE = re.compile(
     r"|\b(?:19|20)\d{2}\b",
     re.IGNORECASE)
 ODD_CASE_RE = re.compile(r"\b[A-Za-z]*[a-z][A-Z][A-Za-z]*\b")
-PROSE = set(".,!?;:'\"()-–—…‘’“”।॥")  # the danda ends a sentence in Devanagari scripts
-
-
-def is_symbol(ch: str) -> bool:
-    """Neither a letter, a combining mark (Indic vowel signs are marks), a digit, nor prose punctuation."""
-    return unicodedata.category(ch)[0] not in "LMN" and ch not in PROSE
-
-
-def is_emoji(ch: str) -> bool:
-    o = ord(ch)
-    return (0x1F000 <= o <= 0x1FAFF or 0x2600 <= o <= 0x27BF or 0x2B00 <= o <= 0x2BFF or 0xFE0F == o
-            or unicodedata.category(ch) == "So")
-
 
 # ASCII text (most of an English corpus) in C: no ASCII character is an emoji, and its symbols are
 # what is neither a letter, a digit, whitespace nor prose punctuation

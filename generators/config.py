@@ -19,6 +19,7 @@ class SamplingConfig(BaseModel):
     required_bias: float = Field(0.0, ge=0, description="logit boost for the prompt's required words until they appear")
     sentence_bias: float = Field(0.0, ge=0, description="logit boost for sentence-ending punctuation once a sentence has sentence_words words")
     sentence_words: int = Field(10, ge=1, description="the sentence length after which sentence_bias applies (doubling at twice it)")
+    echo_bias: float = Field(0.0, ge=0, description="logit penalty for the last word of a phrase addressed to the writer (\"End the story\", \"Write your own story\")")
 
 
 class BackendConfig(BaseModel):

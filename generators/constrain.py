@@ -16,6 +16,16 @@ as it was:
    of punctuation only) once the current sentence has `sentence_words` words, growing linearly to twice
    its value at twice that length: short sentences, the largest term of a readability grade (a 135M
    model otherwise writes run-ons of 40 words without a full stop).
+ - `echo_bias`: subtracted from the logit of the token that would write the last word of a phrase
+   addressed to the writer ("End the story", "Write your own story", "The story should", "Let me know
+   if"): a small model slips from the story back into its prompt, and the instruction_echo filter then
+   drops the whole story. Word-level: the phrase's words must follow each other with nothing but
+   spaces between (a comma, a full stop or a line break parts them).
+
+With `vocab_bias` on, a vocabulary of ASCII words also penalises (by the same amount) what the junk
+filter drops: tokens with a symbol (`# * _ @ ~ | < > [ ] { } = + $ %`, control characters), an emoji
+or a piece of one (byte-level fragments), and a capital letter in the middle of a word ("meaL",
+"WoW"); a word that starts after a quote or a line break is judged like one after a space.
 
 Word-level tables are built once per (tokenizer, vocabulary) and cached: for every token, whether it
 starts a word, continues one, or is neutral, and its letters; the set of all prefixes of allowed words;
@@ -32,6 +42,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import prompts
+from corpora.chars import is_symbol
 from corpora.vocab import NARRATIVE_WORDS, read_vocab
 from generators.vocab import load_spacy
 
@@ -39,8 +50,32 @@ DEFAULT_REQUIRED_SLOTS = ("verb", "noun", "adjective")
 _WORD = re.compile(r"[A-Za-z]+")
 _SENT_END = re.compile(r"[.!?]")
 # part of a constrained request's cache key: raise it when the processor decodes differently, so a
-# changed decoder is never served answers the old one wrote (2: case folded only for ordinary word case)
-DECODER_VERSION = 2
+# changed decoder is never served answers the old one wrote (2: case folded only for ordinary word case;
+# 3: symbols, emoji pieces and mid-word capitals penalised, words after a quote or line break judged)
+DECODER_VERSION = 3
+# phrases addressed to the writer (the instruction_echo filter's, as words): each position lists its
+# alternatives; echo_bias penalises the last word once the others are written, in that order
+ECHO_PHRASES: tuple[tuple[tuple[str, ...], ...], ...] = tuple(
+    tuple(tuple(pos.split("|")) for pos in phrase.split())
+    for phrase in [
+        "end the|your|this story|tale",
+        "write|writing|begin|start|finish a|an|the|your|this story|tale",
+        "write|writing|begin|start|finish a|an|the|your|this own|next|short|new|little story|tale",
+        "the|this|your story should|must|needs|need",
+        "here is a|an|the|your|my story|tale|version",
+        "use|uses|using simple words",
+        "use|uses|using very simple words",
+        "i hope you enjoy|like",
+        "let me know if",
+        "feel free to",
+        "as requested",
+        "word count|limit",
+        "words limit",
+        "plot twist",
+        "moral value",
+        "bad ending",
+        "the verb|noun|adjective",
+    ])
 
 
 @dataclass(frozen=True)
@@ -55,12 +90,15 @@ class Constraint:
     allowed_extra: tuple[str, ...] = ()  # words of the prompt's slots
     sentence_bias: float = 0.0
     sentence_words: int = 10
+    echo_bias: float = 0.0
 
     def as_key(self) -> dict[str, Any]:
         key = {"decoder": DECODER_VERSION, "vocab": self.vocab_digest, "vocab_bias": self.vocab_bias, "required_bias": self.required_bias,
                "required": list(self.required), "allowed_extra": list(self.allowed_extra)}
         if self.sentence_bias:  # (absent when off: the answers cached before the knob existed stay valid)
             key |= {"sentence_bias": self.sentence_bias, "sentence_words": self.sentence_words}
+        if self.echo_bias:
+            key["echo_bias"] = self.echo_bias
         return key
 
 
@@ -80,13 +118,13 @@ def _digest(path: str) -> str:
 
 def constraint_for(slots: dict[str, Any], vocab_path: str | Path | None, vocab_bias: float, required_bias: float,
                    required_slots: Sequence[str] = DEFAULT_REQUIRED_SLOTS, sentence_bias: float = 0.0,
-                   sentence_words: int = 10) -> Constraint | None:
+                   sentence_words: int = 10, echo_bias: float = 0.0) -> Constraint | None:
     """The constraint of one plan item, or None when every bias is 0 or there is no vocabulary."""
-    if (not vocab_bias and not required_bias and not sentence_bias) or vocab_path is None:
+    if (not vocab_bias and not required_bias and not sentence_bias and not echo_bias) or vocab_path is None:
         return None
     required = tuple(str(slots[s]).lower() for s in required_slots if isinstance(slots.get(s), str))
     return Constraint(str(vocab_path), _digest(str(vocab_path)), float(vocab_bias), float(required_bias),
-                      required, tuple(slot_words(slots)), float(sentence_bias), int(sentence_words))
+                      required, tuple(slot_words(slots)), float(sentence_bias), int(sentence_words), float(echo_bias))
 
 
 # ---- the closure of a vocabulary ------------------------------------------------------------------
@@ -148,6 +186,13 @@ def closure(vocab_path: str) -> frozenset[str]:
     return frozenset(w.lower() for w in allowed if w)
 
 
+def _junk_char(ch: str) -> bool:
+    """A character the junk filter counts against a story: a symbol (not a letter, digit, space or
+    prose punctuation; control characters too), an emoji, or the replacement character that a byte
+    piece of one decodes to."""
+    return not ch.isspace() and is_symbol(ch)
+
+
 def _prefixes(words: Iterable[str]) -> frozenset[str]:
     return frozenset(w[:k] for w in words for k in range(1, len(w) + 1))
 
@@ -195,6 +240,35 @@ class TokenTables:
                 self.ends_sentence[i] = True
                 if not any(ch.isalnum() for ch in s) and ".." not in s and "\n" not in s and s.strip():
                     self.sentence_enders.append(i)
+        # what the junk filter drops, for a vocabulary of ASCII words: symbols, emoji and their byte pieces
+        # (never the end-of-text tokens); a capital inside a word; a word after a quote or line break
+        # (a continuation token with no word before it) that no allowed word starts with
+        special = set(getattr(tok, "all_special_ids", ()) or ())
+        ascii_vocab = all(w.isascii() for w in self.allowed if w.isalpha())  # (not "n’t": a stop word of spaCy)
+        junk = torch.zeros(size, dtype=torch.bool)
+        cont_capital = torch.zeros(size, dtype=torch.bool)
+        bad_cont_start = torch.zeros(size, dtype=torch.bool)
+        self.breaks = [False] * size  # a token that parts the words of an echo phrase
+        for i in range(min(size, len(tok))):
+            s = tok.decode([i])
+            if not s:
+                continue
+            self.breaks[i] = kinds[i] in (NEUTRAL, APOS, CONT_END) and any(not (ch.isalpha() or ch in " \t") for ch in s)
+            if ascii_vocab and i not in special and any(_junk_char(ch) for ch in s):
+                junk[i] = True
+            if kinds[i] in (CONT, CONT_END):
+                cont_capital[i] = any(ch.isupper() for ch in s)
+                bad_cont_start[i] = letters[i] not in (self.prefixes if kinds[i] == CONT else self.allowed)
+        self.junk = junk if ascii_vocab else None
+        self.cont_capital = cont_capital
+        self.bad_cont_start = bad_cont_start
+        self._echo_masks: dict[Any, Any] = {}
+        # echo phrases by their next-to-last word: (earlier words, last words)
+        self.echo_by_penult: dict[str, list[tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]]] = {}
+        for phrase in ECHO_PHRASES:
+            if len(phrase) >= 2:
+                for w in phrase[-2]:
+                    self.echo_by_penult.setdefault(w, []).append((phrase[:-1], phrase[-1]))
         kt = torch.tensor(kinds)
         self.is_cont = kt == CONT
         self.ends_word = ~self.is_cont  # any token but a continuation ends the current word
@@ -252,6 +326,34 @@ class TokenTables:
             self._bad_cont[partial] = m
         return m
 
+    def echo_starts(self, finals: tuple[str, ...]):
+        """Bool mask of word-start tokens that are one of `finals` (an echo phrase's last word); a token
+        that only begins one (" st") is let through, and `echo_continuations` stops the rest ("ory"):
+        the same " st" begins "stick", " a" begins "apple"."""
+        m = self._echo_masks.get(finals)
+        if m is None:
+            import torch
+
+            ids = [i for i, k in enumerate(self.kinds) if k == START and self.letters[i] in finals]
+            m = self._echo_masks[finals] = torch.zeros(self.size, dtype=torch.bool)
+            m[ids] = True
+        return m
+
+    def echo_continuations(self, partial: str, finals: tuple[str, ...]):
+        """Bool mask of continuation tokens that carry `partial` on toward one of `finals`."""
+        key = (partial, finals)
+        m = self._echo_masks.get(key)
+        if m is None:
+            import torch
+
+            ids = [i for i in self.cont_ids + [j for j, k in enumerate(self.kinds) if k == CONT_END]
+                   if any(f.startswith(partial + self.letters[i]) for f in finals)]
+            if len(self._echo_masks) > 4096:
+                self._echo_masks.clear()
+            m = self._echo_masks[key] = torch.zeros(self.size, dtype=torch.bool)
+            m[ids] = True
+        return m
+
     def sequences(self, word: str) -> list[list[int]]:
         """Token sequences that spell a required word's forms after a space (lower and capitalised)."""
         s = self._seqs.get(word)
@@ -298,11 +400,19 @@ class RowState:
         self.max_tokens = max(1, max_tokens)
         self.tokens: list[int] = []
         self.sentence_len = 0  # words in the sentence being written
+        self.history: list[str] = []  # the last words written ("": a break between words), for echo_bias
 
     def _word_done(self, word: str) -> None:
         if word:
             for w in [w for w, fs in self.forms.items() if word in fs and w in self.pending]:
                 del self.pending[w]
+            self._remember(word)
+
+    def _remember(self, word: str) -> None:
+        if word or (self.history and self.history[-1]):
+            self.history.append(word)
+            if len(self.history) > 8:
+                del self.history[0]
 
     def update(self, token: int) -> None:
         t = self.t
@@ -319,6 +429,8 @@ class RowState:
         if kind == CONT_END and not self.skip:
             self.partial += t.letters[token]
         self._word_done(self.partial)
+        if token < len(t.breaks) and t.breaks[token]:
+            self._remember("")
         if kind == START:
             self.partial, self.skip = t.letters[token], False
         elif kind == APOS:
@@ -342,6 +454,12 @@ class RowState:
                 row_logits -= b * t.on(t.bad_continuations(p), dev)
                 if p not in t.allowed:
                     row_logits -= b * t.on(t.ends_word, dev)  # stopping here would leave a non-word ("pupp")
+            if t.junk is not None:
+                row_logits -= b * t.on(t.junk, dev)
+            if not self.skip:
+                # inside a word: no capital ("meaL"); at a word start with no space (after a quote or a line
+                # break): the word must be allowed as after a space
+                row_logits -= b * t.on(t.cont_capital if p else t.bad_cont_start, dev)
         if c.required_bias and self.pending:
             boost = c.required_bias * (1.0 + min(1.0, len(self.tokens) / self.max_tokens))
             ids: set[int] = set()
@@ -354,9 +472,31 @@ class RowState:
                             ids.add(s[k])
             if ids:
                 row_logits[list(ids)] += boost
+        if c.echo_bias and self.history:
+            self._echo(row_logits, dev)
         if c.sentence_bias and self.sentence_len >= c.sentence_words and t.sentence_enders:
             over = (self.sentence_len - c.sentence_words) / max(1, c.sentence_words)
             row_logits[t.sentence_enders] += c.sentence_bias * (1.0 + min(1.0, over))
+
+
+    def _echo(self, row_logits, dev) -> None:
+        """echo_bias: no next token may write the last word of an echo phrase whose other words are written."""
+        t, h, p = self.t, self.history, "" if self.skip else self.partial
+        words = h + [p] if p else h
+        # the phrase's last word would be the next word: penalise the tokens that write it whole
+        for earlier, finals in t.echo_by_penult.get(words[-1], ()):
+            if _ends_with(words, earlier):
+                row_logits -= self.c.echo_bias * t.on(t.echo_starts(finals), dev)
+        # the phrase's last word is being written: penalise the tokens that go on toward it
+        if p and h:
+            for earlier, finals in t.echo_by_penult.get(h[-1], ()):
+                if _ends_with(h, earlier) and any(f.startswith(p) and f != p for f in finals):
+                    row_logits -= self.c.echo_bias * t.on(t.echo_continuations(p, finals), dev)
+
+
+def _ends_with(words: list[str], positions: tuple[tuple[str, ...], ...]) -> bool:
+    n = len(positions)
+    return len(words) >= n and all(w in alts for w, alts in zip(words[-n:], positions))
 
 
 class VLLMLogitsProcessor:

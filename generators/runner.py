@@ -95,7 +95,7 @@ def to_request(item: PromptItem, t: Template, cfg: GenerationConfig) -> Request:
         json_schema=resolve_schema(t.json_schema, where=t.path or t.name),
         constraint=constraint_for(item.slots, prompts.resolve("vocab", cfg.vocabulary, ".tsv") if cfg.vocabulary else None,
                                   s.vocab_bias, s.required_bias, sentence_bias=s.sentence_bias,
-                                  sentence_words=s.sentence_words),
+                                  sentence_words=s.sentence_words, echo_bias=s.echo_bias),
     )
 
 

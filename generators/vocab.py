@@ -65,8 +65,8 @@ class Level:
 LEVELS: dict[str, Level] = {
     "child": Level(
         name="child",
-        description="about 1,500 everyday words of a 3-4-year-old (the TinyStories list's size and split)",
-        quota={"NOUN": 800, "VERB": 260, "ADJ": 240},
+        description="about 1,200 everyday words of a 3-4-year-old (the TinyStories list has about 1,500)",
+        quota={"NOUN": 800, "VERB": 260, "ADJ": 200},
         min_conc={"NOUN": 3.9, "VERB": 2.9, "ADJ": 2.4},
         min_zipf={"NOUN": 3.4, "VERB": 3.6, "ADJ": 3.7},
         conc_weight=1.0, syllable_weight=0.6, max_syllables=3, frequent_zipf=5.0,

@@ -19,7 +19,7 @@ from generators.config import BackendConfig
 from tinyschool.evaluate import BEGINNINGS, EvalConfig, JudgeClient, evaluate_run, judge_label
 from tinyschool.executors import ExecutorConfig, make_executor
 from tinyschool.ui import console, print_table, progress_bar
-from trainers.ablate import plan, run_ablation
+from trainers.ablate import run_ablation
 from trainers.config import ExperimentError, load_experiment
 from trainers.heldout import heldout_warning
 from trainers.judge import judge_section
@@ -110,9 +110,8 @@ def print_runs(results) -> None:
 def run_ablation_stage(exp, executor, workers=None) -> dict:
     """The ablation with a progress bar and the summary tables, then the probes and the judge (when
     configured), each adding its section to report.md."""
-    jobs, _, _ = guard(lambda: plan(exp, workers))
     with progress_bar() as progress, executor.session():
-        task = progress.add_task(f"ablate {exp.name}", total=len(jobs))
+        task = progress.add_task(f"ablate {exp.name}", total=len(exp.curricula) * len(exp.seeds))  # plan()'s runs
         rep = guard(lambda: run_ablation(exp, executor, workers, log=console.print,
                                           on_done=lambda r: progress.advance(task)))
     print_runs(rep["runs"])
