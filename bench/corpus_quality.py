@@ -73,7 +73,7 @@ def main() -> int:
     recipe = load_recipe(args.recipe, {"count": args.count})
     s = recipe.sampling
     if not (s.vocab_bias or s.required_bias or s.sentence_bias or s.echo_bias):
-        console.print(f"{args.recipe}: [sampling] vocab_bias, required_bias and sentence_bias are 0: nothing to compare")
+        console.print(f"{args.recipe}: \\[sampling] vocab_bias, required_bias, sentence_bias and echo_bias are 0: nothing to compare")
         return 2
     out = Path(args.out)
     if out.exists() and not args.resume:

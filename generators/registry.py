@@ -12,6 +12,10 @@ BACKENDS: dict[str, str] = {
     "vllm": "generators.vllm_backend:VLLMBackend",
 }
 
+# the backends that run the constrained decoder's logits processor at every step (generators/constrain.py);
+# a remote server cannot run code per step
+STEP_BIASES = ("local", "vllm")
+
 
 def make_backend(name: str, **options: Any) -> Backend:
     try:

@@ -93,11 +93,11 @@ class VLLMBackend:
             kw["stop"] = list(s.stop)
         if r.json_schema is not None:
             kw.update(_guided(r.json_schema))
-        if r.constraint is not None:  # vocab_bias / required_bias (generators/constrain.py)
+        if r.constraint is not None:  # vocab_bias, required_bias, sentence_bias, echo_bias (generators/constrain.py)
             if "logits_processors" not in getattr(SamplingParams, "__struct_fields__", ()) and \
                     "logits_processors" not in getattr(SamplingParams, "__annotations__", {}):
                 raise BackendError("backend vllm: this vLLM version has no per-request logits processors; "
-                                   "set [sampling] vocab_bias = 0 and required_bias = 0")
+                                   "set [sampling] vocab_bias, required_bias, sentence_bias and echo_bias to 0")
             tok = self._ensure().get_tokenizer()
             kw["logits_processors"] = [VLLMLogitsProcessor(r.constraint, tok, s.max_tokens)]
         return SamplingParams(**kw)

@@ -38,6 +38,16 @@ def rows(corpus):
     return out
 
 
+def test_decoding_biases_the_server_cannot_apply_are_named_in_a_warning(server, tmp_path, capsys):
+    cfg = config(server)
+    generate(Corpus(tmp_path / "plain"), cfg)
+    assert "cannot bias" not in capsys.readouterr().out
+    cfg = cfg.model_copy(update={"count": 4, "sampling": SamplingConfig(max_tokens=10, vocab_bias=6.0, echo_bias=10.0)})
+    generate(Corpus(tmp_path / "biased"), cfg)
+    out = capsys.readouterr().out
+    assert "warning: backend openai cannot bias" in out and "[sampling] vocab_bias, echo_bias are not applied" in out
+
+
 def test_failed_rows_are_stored_and_a_rerun_retries_only_them(server, tmp_path):
     corpus = Corpus(tmp_path / "corpus")
     cfg = config(server)

@@ -19,7 +19,7 @@ from corpora import Corpus
 from generators.base import Backend, Completion
 from generators.config import GenerationConfig
 from generators.postprocess import postprocessor
-from generators.registry import make_backend
+from generators.registry import STEP_BIASES, make_backend
 from generators.runner import (
     GenerationStats,
     ShardSpec,
@@ -33,6 +33,19 @@ from tinyschool.executors import make_executor
 from tinyschool.stages.driver import Phases
 from tinyschool.ui import console, print_table, progress_bar
 
+def warn_unapplied_biases(cfg: GenerationConfig) -> None:
+    """The decoding biases of `[sampling]` need a backend that runs code at every step: say so where
+    the recipe's backend would silently send the plain request."""
+    if getattr(cfg, "backend", None) is None:
+        return
+    s, name = cfg.sampling, cfg.backend.name
+    knobs = [k for k in ("vocab_bias", "required_bias", "sentence_bias", "echo_bias") if getattr(s, k)]
+    if knobs and name not in STEP_BIASES:
+        console.print(f"[yellow]warning: backend {name} cannot bias a remote model's decoding at every step: "
+                      f"\\[sampling] {', '.join(knobs)} are not applied (the {' and '.join(STEP_BIASES)} backends apply them; "
+                      "a fixed logit_bias can go in \\[backend] extra_body)[/yellow]")
+
+
 def run_generation(corpus: Corpus, recipe_name: str, cfg: GenerationConfig, backend_factory: Callable[[], Backend],
                    recipe_dict: dict[str, Any] | None = None, progress: Any = None,
                    postprocess: Callable[[PromptItem, Completion], Completion] | None = None,
@@ -43,6 +56,7 @@ def run_generation(corpus: Corpus, recipe_name: str, cfg: GenerationConfig, back
     t0 = time.time()
     t = apply_slot_overrides(load_template(cfg.template), cfg.slot_overrides)
     items = build_plan(cfg, recipe_name, t)
+    warn_unapplied_biases(cfg)
     stats = GenerationStats(planned=len(items))
     corpus.init(recipe_name, recipe_dict)
     existing = corpus.shard_entries("raw")
