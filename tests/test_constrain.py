@@ -133,6 +133,17 @@ def test_echo_bias_keeps_the_model_from_finishing_a_phrase_addressed_to_the_writ
     assert _bias_after(c, t, tok, "The dog ran to the")[story] == 0
     assert _bias_after(c, t, tok, "They read the")[story] == 0
     assert _bias_after(c, t, tok, "The dog ran.\nEnd the")[first(" dog")] == 0  # only the phrase's last word
+    # a sentence or line that starts with "End" tells the writer how to end ("End the short story", "End with")
+    end_cont = tok("\nEnd", add_special_tokens=False)["input_ids"][-1]
+    assert _bias_after(c, t, tok, "The dog ran home.\n")[end_cont] == -10.0
+    assert _bias_after(c, t, tok, "The dog ran home.")[first(" End")] == -10.0
+    assert _bias_after(c, t, tok, "That was the")[first(" end")] == 0  # "the end" is a story's own
+    assert _bias_after(c, t, tok, "Max met a fri")[tok("end", add_special_tokens=False)["input_ids"][0]] == 0
+    # the prefill is the start of the text: an echo phrase begun there is stopped in the answer
+    st = RowState(c, t, max_tokens=100, prefill_ids=tok("The dog ran.\nEnd the", add_special_tokens=False)["input_ids"])
+    logits = torch.zeros(t.size)
+    st.bias(logits)
+    assert logits[story] == -10.0 and st.tokens == []
     # a token that only begins the last word begins others too ("the a" -> "the apple", not "the adjective")
     assert first(" a") != first(" adjective") and _bias_after(c, t, tok, "They saw the")[first(" a")] == 0
 
@@ -178,3 +189,23 @@ def test_constrained_generation_stays_in_vocabulary(local_backend, tok):
         outside = [w for w in ws if w not in c and len(w) > 1]
         assert len(outside) <= 1, (outside, out.text)  # at most a word cut off by max_tokens
         assert sum(r in " ".join(ws) for r in (s["verb"], s["noun"], s["adjective"])) >= 2, out.text
+
+
+@pytest.mark.slow
+def test_echo_bias_in_the_real_sampler(local_backend):
+    """The real model on the brink of an echoed instruction (the prefill ends "...\\nEnd the"): left
+    alone it writes "story"; with echo_bias it writes something else, through the local backend's
+    batched sampler with the prefill's words in the decoder's state."""
+    pre = "Once upon a time, a little dog named Max found a ball. He played all day and was very happy.\nEnd the"
+    msgs = ({"role": "user", "content": "Write a short story for a 3 year old. End the story with a happy ending."},)
+
+    def answers(echo_bias):
+        reqs = [Request(id=f"r{i}", messages=msgs, prefill=pre,
+                        sampling=Sampling(temperature=0.8, top_p=0.95, max_tokens=4, seed=i),
+                        constraint=constraint_for({}, VOCAB, 0.0, 0.0, echo_bias=echo_bias)) for i in range(6)]
+        return [c.text[len(pre):] if c.text.startswith(pre) else c.text for c in local_backend.generate(reqs)]
+
+    plain = answers(0.0)  # (no constraint at all: every bias is 0)
+    assert sum(a.startswith(" story") for a in plain) >= 3, plain
+    steered = answers(10.0)
+    assert not any(a.lstrip().lower().startswith("story") for a in steered), steered
