@@ -20,7 +20,8 @@ as it was:
    addressed to the writer ("End the story", "Write your own story", "The story should", "Let me know
    if"): a small model slips from the story back into its prompt, and the instruction_echo filter then
    drops the whole story. Word-level: the phrase's words must follow each other with nothing but
-   spaces between (a comma, a full stop or a line break parts them).
+   spaces between (a comma, a full stop or a line break parts them). A sentence or line may not start
+   with "End". The state starts from the prefill's words.
 
 With `vocab_bias` on, a vocabulary of ASCII words also penalises (by the same amount) what the junk
 filter drops: tokens with a symbol (`# * _ @ ~ | < > [ ] { } = + $ %`, control characters), an emoji
@@ -498,7 +499,6 @@ class RowState:
         if c.sentence_bias and self.sentence_len >= c.sentence_words and t.sentence_enders:
             over = (self.sentence_len - c.sentence_words) / max(1, c.sentence_words)
             row_logits[t.sentence_enders] += c.sentence_bias * (1.0 + min(1.0, over))
-
 
     def _echo(self, row_logits, dev) -> None:
         """echo_bias: no next token may write the last word of an echo phrase whose other words are written."""
