@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 import prompts  # noqa: E402
 from corpora import Corpus  # noqa: E402
+from generators.config import DECODING_BIASES  # noqa: E402
 from generators.postprocess import postprocessor  # noqa: E402
 from generators.registry import make_backend  # noqa: E402
 from generators.templates import load_template  # noqa: E402
@@ -72,8 +73,8 @@ def main() -> int:
 
     recipe = load_recipe(args.recipe, {"count": args.count})
     s = recipe.sampling
-    if not (s.vocab_bias or s.required_bias or s.sentence_bias or s.echo_bias):
-        console.print(f"{args.recipe}: \\[sampling] vocab_bias, required_bias, sentence_bias and echo_bias are 0: nothing to compare")
+    if not s.biases_on():
+        console.print(f"{args.recipe}: \\[sampling] {', '.join(DECODING_BIASES)} are 0: nothing to compare")
         return 2
     out = Path(args.out)
     if out.exists() and not args.resume:
@@ -82,8 +83,7 @@ def main() -> int:
     variants = {
         "constrained": recipe.model_copy(update={"cache": str(out / "requests.sqlite")}),
         "baseline": recipe.model_copy(update={"cache": str(out / "requests.sqlite"),
-                                              "sampling": s.model_copy(update={"vocab_bias": 0.0, "required_bias": 0.0,
-                                                                                 "sentence_bias": 0.0, "echo_bias": 0.0})}),
+                                              "sampling": s.model_copy(update=dict.fromkeys(DECODING_BIASES, 0.0))}),
     }
     corpora = {k: Corpus(out / k) for k in variants}
     b = recipe.backend

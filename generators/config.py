@@ -6,6 +6,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
+# the [sampling] knobs that bias the decoder at every step (generators/constrain.py; local and vllm backends)
+DECODING_BIASES = ("vocab_bias", "required_bias", "sentence_bias", "echo_bias")
+
+
 class SamplingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     temperature: float = Field(0.8, ge=0)
@@ -20,6 +24,10 @@ class SamplingConfig(BaseModel):
     sentence_bias: float = Field(0.0, ge=0, description="logit boost for sentence-ending punctuation once a sentence has sentence_words words")
     sentence_words: int = Field(10, ge=1, description="the sentence length after which sentence_bias applies (doubling at twice it)")
     echo_bias: float = Field(0.0, ge=0, description="logit penalty for the last word of a phrase addressed to the writer (\"End the story\", \"Write your own story\")")
+
+    def biases_on(self) -> list[str]:
+        """The decoding biases this sampling sets (not 0)."""
+        return [k for k in DECODING_BIASES if getattr(self, k)]
 
 
 class BackendConfig(BaseModel):

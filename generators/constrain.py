@@ -40,7 +40,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import prompts
 from corpora.chars import is_symbol
@@ -217,8 +217,8 @@ class TokenTables:
         self.prefixes = _prefixes(self.allowed)
         kinds = [NEUTRAL] * size
         letters = [""] * size
-        for i in range(min(size, len(tok))):
-            s = tok.decode([i])
+        texts = [tok.decode([i]) for i in range(min(size, len(tok)))]  # every token's text, decoded once
+        for i, s in enumerate(texts):
             if not s:
                 continue
             # case is folded only where it is a word's ordinary case (lower, or capitalised as "Bella" or a
@@ -239,8 +239,7 @@ class TokenTables:
         # sentence bias favours are punctuation only (never an ellipsis: Gopher's rules drop those)
         self.ends_sentence = [False] * size
         self.sentence_enders = []
-        for i in range(min(size, len(tok))):
-            s = tok.decode([i])
+        for i, s in enumerate(texts):
             if _SENT_END.search(s) or "\n" in s:
                 self.ends_sentence[i] = True
                 if not any(ch.isalnum() for ch in s) and ".." not in s and "\n" not in s and s.strip():
@@ -254,8 +253,7 @@ class TokenTables:
         cont_capital = torch.zeros(size, dtype=torch.bool)
         bad_cont_start = torch.zeros(size, dtype=torch.bool)
         self.breaks = [False] * size  # a token that parts the words of an echo phrase
-        for i in range(min(size, len(tok))):
-            s = tok.decode([i])
+        for i, s in enumerate(texts):
             if not s:
                 continue
             self.breaks[i] = kinds[i] in (NEUTRAL, APOS, CONT_END) and any(not (ch.isalpha() or ch in " \t") for ch in s)
@@ -331,45 +329,34 @@ class TokenTables:
             self._bad_cont[partial] = m
         return m
 
+    def _mask(self, key, ids: Callable[[], list[int]]):
+        """A bool mask over the tokens, set at `ids()`, cached under `key` (the echo masks)."""
+        m = self._echo_masks.get(key)
+        if m is None:
+            import torch
+
+            if len(self._echo_masks) > 4096:
+                self._echo_masks.clear()
+            m = self._echo_masks[key] = torch.zeros(self.size, dtype=torch.bool)
+            m[ids()] = True
+        return m
+
     def echo_starts(self, finals: tuple[str, ...]):
         """Bool mask of word-start tokens that are one of `finals` (an echo phrase's last word); a token
         that only begins one (" st") is let through, and `echo_continuations` stops the rest ("ory"):
         the same " st" begins "stick", " a" begins "apple"."""
-        m = self._echo_masks.get(finals)
-        if m is None:
-            import torch
-
-            ids = [i for i, k in enumerate(self.kinds) if k == START and self.letters[i] in finals]
-            m = self._echo_masks[finals] = torch.zeros(self.size, dtype=torch.bool)
-            m[ids] = True
-        return m
+        return self._mask(finals, lambda: [i for i, k in enumerate(self.kinds) if k == START and self.letters[i] in finals])
 
     def echo_word_starts(self, finals: tuple[str, ...]):
         """Bool mask of continuation tokens that are one of `finals`: a word without a space before it,
         at the start of a line or after a quote ("End")."""
-        key = ("^", finals)
-        m = self._echo_masks.get(key)
-        if m is None:
-            import torch
-
-            m = self._echo_masks[key] = torch.zeros(self.size, dtype=torch.bool)
-            m[[i for i in self.cont_ids if self.letters[i] in finals]] = True
-        return m
+        return self._mask(("^", finals), lambda: [i for i in self.cont_ids if self.letters[i] in finals])
 
     def echo_continuations(self, partial: str, finals: tuple[str, ...]):
         """Bool mask of continuation tokens that carry `partial` on toward one of `finals`."""
-        key = (partial, finals)
-        m = self._echo_masks.get(key)
-        if m is None:
-            import torch
-
-            ids = [i for i in self.cont_ids + [j for j, k in enumerate(self.kinds) if k == CONT_END]
-                   if any(f.startswith(partial + self.letters[i]) for f in finals)]
-            if len(self._echo_masks) > 4096:
-                self._echo_masks.clear()
-            m = self._echo_masks[key] = torch.zeros(self.size, dtype=torch.bool)
-            m[ids] = True
-        return m
+        return self._mask((partial, finals), lambda: [i for i, k in enumerate(self.kinds) if k in (CONT, CONT_END)
+                                                      and self.letters[i]
+                                                      and any(f.startswith(partial + self.letters[i]) for f in finals)])
 
     def sequences(self, word: str) -> list[list[int]]:
         """Token sequences that spell a required word's forms after a space (lower and capitalised)."""

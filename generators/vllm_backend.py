@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from generators import structured
 from generators.base import BackendError, Completion, OnResult, Request
+from generators.config import DECODING_BIASES
 from generators.constrain import VLLMLogitsProcessor
 from generators.openai_backend import render_plain
 
@@ -97,7 +98,7 @@ class VLLMBackend:
             if "logits_processors" not in getattr(SamplingParams, "__struct_fields__", ()) and \
                     "logits_processors" not in getattr(SamplingParams, "__annotations__", {}):
                 raise BackendError("backend vllm: this vLLM version has no per-request logits processors; "
-                                   "set [sampling] vocab_bias, required_bias, sentence_bias and echo_bias to 0")
+                                   f"set [sampling] {', '.join(DECODING_BIASES)} to 0")
             tok = self._ensure().get_tokenizer()
             kw["logits_processors"] = [VLLMLogitsProcessor(r.constraint, tok, s.max_tokens, r.prefill or "")]
         return SamplingParams(**kw)

@@ -38,8 +38,7 @@ def warn_unapplied_biases(cfg: GenerationConfig) -> None:
     the recipe's backend would silently send the plain request."""
     if getattr(cfg, "backend", None) is None:
         return
-    s, name = cfg.sampling, cfg.backend.name
-    knobs = [k for k in ("vocab_bias", "required_bias", "sentence_bias", "echo_bias") if getattr(s, k)]
+    knobs, name = cfg.sampling.biases_on(), cfg.backend.name
     if knobs and name not in STEP_BIASES:
         console.print(f"[yellow]warning: backend {name} cannot bias a remote model's decoding at every step: "
                       f"\\[sampling] {', '.join(knobs)} are not applied (the {' and '.join(STEP_BIASES)} backends apply them; "
